@@ -1,0 +1,36 @@
+# evedge: the two commands are `make run` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+PORT   ?= 8000
+DATA   ?= var
+
+.PHONY: run test bench build clean venv
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip setuptools wheel
+
+# Re-install whenever the package metadata changes.
+$(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	@mkdir -p $(DATA)
+	$(BIN)/evedge serve --port $(PORT) --data-dir $(DATA)
+
+test: venv
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: venv
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+build: venv
+	$(BIN)/pip install --quiet '.[build]'
+	$(BIN)/pyinstaller --clean --noconfirm --distpath dist --workpath build/work build/pyinstaller.spec
+
+clean:
+	rm -rf $(VENV) dist build/work .pytest_cache

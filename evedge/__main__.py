@@ -1,0 +1,96 @@
+"""Command line: ``evedge serve | createuser | simulate`` (also ``python -m evedge``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from . import __version__
+from .config import ConfigError, add_arguments, load_config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="evedge", description="OCPP 1.6J Central System.")
+    parser.add_argument("--version", action="version", version=f"evedge {__version__}")
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", help="Run the server (the default).")
+    add_arguments(serve)
+    create = commands.add_parser("createuser", help="Create a user account.")
+    add_arguments(create)
+    create.add_argument("--username", required=True)
+    create.add_argument("--password", required=True)
+    create.add_argument("--role", default="admin", choices=("admin", "operator", "viewer"))
+    commands.add_parser("simulate", help="Run simulated chargers (see simulator.py --help).",
+                        add_help=False)
+    commands.add_parser("selftest", help="Check the installation (schemas, templates) and exit.")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["simulate"]:
+        import simulator
+        return simulator.main(argv[1:])
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv.insert(0, "serve")
+    args = _parser().parse_args(argv)
+    if args.command == "selftest":
+        return _selftest()
+    try:
+        config = load_config(_setting_args(args))
+    except ConfigError as exc:
+        print(f"evedge: configuration error: {exc}", file=sys.stderr)
+        return 2
+    from .logs import setup_logging
+    setup_logging(config)
+    if args.command == "createuser":
+        return asyncio.run(_createuser(config, args.username, args.password, args.role))
+    from .server import serve
+    asyncio.run(serve(config))
+    return 0
+
+
+def _setting_args(args: argparse.Namespace) -> argparse.Namespace:
+    extra = {"username", "password", "role", "command"}
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
+
+
+async def _createuser(config, username: str, password: str, role: str) -> int:
+    from . import errors
+    from .accounts import Accounts
+    from .auth import load_or_create_secret
+    from .db import close_database, open_database
+    open_database(config)
+    try:
+        accounts = Accounts(config, config.jwt_secret or load_or_create_secret(config.data_dir))
+        user = await accounts.create_user(username, password, role)
+    except errors.EvedgeError as exc:
+        print(f"evedge: {exc.message}", file=sys.stderr)
+        return 1
+    finally:
+        close_database()
+    print(f"created {user.role} {user.username}")
+    return 0
+
+
+def _selftest() -> int:
+    import os
+    from . import paths
+    from .chargers import protocol
+    logging.basicConfig(level=logging.INFO)
+    protocol.self_check()
+    for name in ("templates", "static"):
+        if not os.path.isdir(paths.resource(name)):
+            print(f"evedge: {name}/ is missing from {paths.resource(name)}", file=sys.stderr)
+            return 1
+    if not os.path.isdir(paths.migrations()):
+        print("evedge: migrations are missing", file=sys.stderr)
+        return 1
+    print("selftest ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""Accounts: registration, login, logout, token refresh and user management.
+
+bcrypt work runs in the loop's default executor; everything else is short,
+synchronous database work. No web framework here: handlers translate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import re
+import uuid
+from dataclasses import dataclass
+
+import peewee
+
+from . import auth, errors
+from .config import Config
+from .models import ROLES, LoginSession, RevokedToken, User, database
+from .timeutil import utcnow
+
+USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
+MIN_PASSWORD_LENGTH = 8
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access: str
+    refresh: str
+
+
+class Accounts:
+    def __init__(self, config: Config, secret: str):
+        self._config = config
+        self._secret = secret
+        # Compared against when the username is unknown, so that a failed login takes
+        # as long whether or not the account exists.
+        self._dummy_hash = auth.hash_password("not-a-password", 4)
+
+    # --- helpers ------------------------------------------------------------------------
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, auth.hash_password, password, self._config.bcrypt_rounds)
+
+    async def _check(self, password: str, hashed: str | None) -> bool:
+        return await asyncio.get_running_loop().run_in_executor(
+            None, auth.check_password, password, hashed or self._dummy_hash)
+
+    @staticmethod
+    def validate_credentials(username: object, password: object) -> tuple[str, str]:
+        if not isinstance(username, str) or not USERNAME.match(username):
+            raise errors.BadRequest(
+                "username must be 1-150 letters, digits or @.+-_ characters", field="username")
+        if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+            raise errors.BadRequest(
+                f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
+        if auth.password_too_long(password):
+            raise errors.BadRequest(
+                f"password must be at most {auth.MAX_PASSWORD_BYTES} bytes", field="password")
+        return username, password
+
+    def _issue(self, user: User) -> TokenPair:
+        now = utcnow()
+        sid = str(uuid.uuid4())
+        refresh = auth.issue_token(self._secret, user_id=user.id, sid=sid, kind="refresh",
+                                   ttl=self._config.refresh_token_ttl, now=now)
+        access = auth.issue_token(self._secret, user_id=user.id, sid=sid, kind="access",
+                                  ttl=self._config.access_token_ttl, now=now)
+        LoginSession.create(sid=sid, user=user, created_at=now, expires_at=refresh.expires_at)
+        return TokenPair(access.value, refresh.value)
+
+    # --- use cases --------------------------------------------------------------------------
+
+    async def register(self, username: object, password: object) -> tuple[User, TokenPair]:
+        """Self-registration: the first account becomes admin (architecture.md §4)."""
+        username, password = self.validate_credentials(username, password)
+        if self._config.registration == "closed" and User.select().exists():
+            raise errors.Forbidden("self-registration is closed; ask an admin for an account")
+        hashed = await self._hash(password)
+        user = self._create(username, hashed, self._config.registration_role, first_is_admin=True)
+        return user, self._issue(user)
+
+    async def create_user(self, username: object, password: object, role: object) -> User:
+        """An admin creates an account with an explicit role."""
+        username, password = self.validate_credentials(username, password)
+        if role not in ROLES:
+            raise errors.BadRequest(f"role must be one of {', '.join(ROLES)}", field="role")
+        hashed = await self._hash(password)
+        return self._create(username, hashed, role, first_is_admin=False)
+
+    def _create(self, username: str, hashed: str, role: str, first_is_admin: bool) -> User:
+        # Synchronous from the emptiness check to the insert, so two registrations on an
+        # empty database cannot both become admin.
+        try:
+            with database.atomic():
+                if first_is_admin and not User.select().exists():
+                    role = "admin"
+                return User.create(username=username, password_hash=hashed, role=role)
+        except peewee.IntegrityError:
+            raise errors.Conflict("this username is taken", field="username") from None
+
+    async def login(self, username: object, password: object) -> tuple[User, TokenPair]:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise errors.BadRequest("username and password are required",
+                                    field="username" if not isinstance(username, str) else "password")
+        user = User.get_or_none(User.username == username)
+        valid = await self._check(password, user.password_hash if user else None)
+        if user is None or not valid or not user.is_active:
+            raise errors.Unauthorized("invalid username or password")
+        user.last_login_at = utcnow()
+        user.save(only=[User.last_login_at])
+        return user, self._issue(user)
+
+    def authenticate(self, access_token: str) -> User:
+        """The active user behind a valid, unrevoked access token."""
+        claims = self._claims(access_token, "access")
+        return self._live_user(claims)
+
+    def logout(self, access_token: str, refresh_token: object = None) -> None:
+        """Revoke the login session: its access and refresh tokens stop working at once."""
+        claims = self._claims(access_token, "access")
+        self._live_user(claims)
+        now = utcnow()
+        with database.atomic():
+            LoginSession.update(revoked_at=now).where(LoginSession.sid == claims["sid"]).execute()
+            self._revoke(claims)
+            if isinstance(refresh_token, str) and refresh_token:
+                try:
+                    self._revoke(auth.decode_token(self._secret, refresh_token, "refresh"))
+                except auth.InvalidToken:
+                    pass
+
+    def refresh(self, refresh_token: object) -> TokenPair:
+        """Rotate: a new access and refresh token; the presented refresh token is revoked."""
+        if not isinstance(refresh_token, str) or not refresh_token:
+            raise errors.BadRequest("refresh token is required", field="refresh")
+        claims = self._claims(refresh_token, "refresh", field="refresh")
+        if RevokedToken.get_or_none(RevokedToken.jti == claims["jti"]) is not None:
+            # A rotated-out refresh token came back: it was copied. End the whole login.
+            LoginSession.update(revoked_at=utcnow()).where(
+                LoginSession.sid == claims["sid"]).execute()
+            raise errors.Unauthorized("refresh token was already used", field="refresh")
+        user = self._live_user(claims, field="refresh")
+        now = utcnow()
+        with database.atomic():
+            self._revoke(claims)
+            access = auth.issue_token(self._secret, user_id=user.id, sid=claims["sid"],
+                                      kind="access", ttl=self._config.access_token_ttl, now=now)
+            new_refresh = auth.issue_token(self._secret, user_id=user.id, sid=claims["sid"],
+                                           kind="refresh", ttl=self._config.refresh_token_ttl,
+                                           now=now)
+            LoginSession.update(expires_at=new_refresh.expires_at).where(
+                LoginSession.sid == claims["sid"]).execute()
+        return TokenPair(access.value, new_refresh.value)
+
+    def _claims(self, token: str, kind: str, field: str | None = None) -> dict:
+        try:
+            return auth.decode_token(self._secret, token, kind)
+        except auth.InvalidToken as exc:
+            raise errors.Unauthorized(f"invalid {kind} token: {exc}", field=field) from None
+
+    def _live_user(self, claims: dict, field: str | None = None) -> User:
+        row = (LoginSession.select(LoginSession, User).join(User)
+               .where(LoginSession.sid == claims["sid"]).first())
+        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
+            raise errors.Unauthorized("session has ended; log in again", field=field)
+        if str(row.user.id) != claims["sub"] or not row.user.is_active:
+            raise errors.Unauthorized("account is disabled", field=field)
+        if claims["typ"] == "access" and RevokedToken.get_or_none(
+                RevokedToken.jti == claims["jti"]) is not None:
+            raise errors.Unauthorized("token was revoked", field=field)
+        return row.user
+
+    @staticmethod
+    def _revoke(claims: dict) -> None:
+        expires = dt.datetime.fromtimestamp(claims["exp"], tz=dt.timezone.utc).replace(tzinfo=None)
+        RevokedToken.insert(jti=claims["jti"], expires_at=expires).on_conflict_ignore().execute()
+
+    @staticmethod
+    def purge_expired() -> int:
+        """Drop revocation records of tokens that have expired anyway."""
+        now = utcnow()
+        removed = RevokedToken.delete().where(RevokedToken.expires_at < now).execute()
+        removed += LoginSession.delete().where(LoginSession.expires_at < now).execute()
+        return removed

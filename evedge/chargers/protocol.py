@@ -1,0 +1,254 @@
+"""OCPP-J 1.6 framing, schema validation and error codes, done once and cheaply.
+
+The ocpp library (2.1.0) validates with jsonschema in a thread pool, converts
+keys with regular expressions on every message, sends no CALLERROR for
+malformed frames, swaps NotImplemented and NotSupported, and spells the 1.6
+``FormationViolation`` as 2.0's ``FormatViolation`` (stack-notes.md §1.2).
+This module keeps the library's schema files, dataclasses and exception
+classes, and replaces that per-message machinery:
+
+* validators compiled once per action with fastjsonschema from the library's
+  own ``ocpp/v16/schemas/*.json`` (about 20 us for a 4-sample MeterValues,
+  against 200-300 us for jsonschema);
+* memoised camelCase <-> snake_case key conversion;
+* CALLERROR codes as OCPP-J 1.6 §4.2.3 defines them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import fields, is_dataclass
+from typing import Any, Callable
+
+import fastjsonschema
+import ocpp
+from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
+from ocpp.exceptions import (
+    FormationViolationError,
+    NotImplementedError as OcppNotImplemented,
+    NotSupportedError,
+    OccurenceConstraintViolationError,
+    OCPPError,
+    PropertyConstraintViolationError,
+    ProtocolError,
+    TypeConstraintViolationError,
+)
+from ocpp.v16.enums import Action
+
+CALL, CALLRESULT, CALLERROR = 2, 3, 4
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.realpath(ocpp.__file__)), "v16", "schemas")
+OCPP16_ACTIONS = frozenset(a.value for a in Action)
+
+# OCPP-J 1.6 §4.2.3 names one error per kind of schema violation. The mapping
+# follows the spec's wording; lengths count as data type constraints because
+# 1.6 defines CiString20Type and friends as types (§7, "CiStringXType").
+_KEYWORD_ERRORS: dict[str, type[OCPPError]] = {
+    "type": TypeConstraintViolationError,
+    "maxLength": TypeConstraintViolationError,
+    "minLength": TypeConstraintViolationError,
+    "required": OccurenceConstraintViolationError,   # 1.6 spelling, one "r"
+    "minItems": OccurenceConstraintViolationError,
+    "maxItems": OccurenceConstraintViolationError,
+    "enum": PropertyConstraintViolationError,
+    "minimum": PropertyConstraintViolationError,
+    "maximum": PropertyConstraintViolationError,
+    "multipleOf": PropertyConstraintViolationError,
+    "pattern": PropertyConstraintViolationError,
+    "format": PropertyConstraintViolationError,
+    "additionalProperties": FormationViolationError,
+}
+
+
+# errorDescription texts as OCPP-J 1.6 §4.2.3 words them (the library's differ in places).
+SPEC_DESCRIPTIONS = {
+    "NotImplemented": "Requested Action is not known by receiver",
+    "NotSupported": "Requested Action is recognized but not supported by the receiver",
+    "InternalError": "An internal error occurred and the receiver was not able to process the "
+                     "requested Action successfully",
+    "ProtocolError": "Payload for Action is incomplete",
+    "SecurityError": "During the processing of Action a security issue occurred preventing "
+                     "receiver from completing the Action successfully",
+    "FormationViolation": "Payload for Action is syntactically incorrect or not conform the PDU "
+                          "structure for Action",
+    "PropertyConstraintViolation": "Payload is syntactically correct but at least one field "
+                                   "contains an invalid value",
+    "OccurenceConstraintViolation": "Payload for Action is syntactically correct but at least one "
+                                    "of the fields violates occurence constraints",
+    "TypeConstraintViolation": "Payload for Action is syntactically correct but at least one of "
+                               "the fields violates data type constraints",
+    "GenericError": "Any other error not covered by the previous ones",
+}
+
+
+class FrameError(Exception):
+    """A frame that cannot be processed; ``unique_id`` is None when none was recoverable."""
+
+    def __init__(self, unique_id: str | None, error: OCPPError):
+        super().__init__(error.description)
+        self.unique_id = unique_id
+        self.error = error
+
+
+# --- validation ---------------------------------------------------------------------------
+
+_validators: dict[str, Callable[[Any], Any]] = {}
+
+
+def validator(schema_name: str) -> Callable[[Any], Any]:
+    """The compiled validator for ``<schema_name>.json`` (e.g. "MeterValues")."""
+    compiled = _validators.get(schema_name)
+    if compiled is None:
+        with open(os.path.join(SCHEMA_DIR, schema_name + ".json"), encoding="utf-8-sig") as fh:
+            schema = json.load(fh)
+        schema.pop("$schema", None)
+        # date-time formats are parsed leniently by the rules instead (timeutil).
+        compiled = fastjsonschema.compile(schema, use_formats=False)
+        _validators[schema_name] = compiled
+    return compiled
+
+
+def validate(schema_name: str, payload: Any) -> None:
+    """Raise the OCPP-J 1.6 CALLERROR exception matching the first schema violation."""
+    try:
+        validator(schema_name)(payload)
+    except fastjsonschema.JsonSchemaValueException as exc:
+        error = _KEYWORD_ERRORS.get(exc.rule, FormationViolationError)
+        raise error(details={"cause": describe(exc)[:250]}) from None
+
+
+def field_path(exc: fastjsonschema.JsonSchemaValueException) -> str:
+    """``meterValue[0].sampledValue[1].unit``-style path of the offending field."""
+    return exc.name[5:] if exc.name.startswith("data.") else ""
+
+
+def describe(exc: fastjsonschema.JsonSchemaValueException) -> str:
+    """A short human sentence naming the field, e.g. "chargePointModel is required"."""
+    path = field_path(exc)
+    if exc.rule == "required" and isinstance(exc.value, dict):
+        missing = [key for key in exc.rule_definition if key not in exc.value]
+        prefix = path + "." if path else ""
+        return ", ".join(prefix + key for key in missing) + " is required"
+    message = exc.message
+    if message.startswith(exc.name):
+        message = message[len(exc.name):].strip()
+    return f"{path or 'payload'} {message}"
+
+
+def self_check() -> None:
+    """Fail loudly when the schema files are missing (e.g. a broken one-file build).
+
+    Without them every CALL would be answered NotImplemented, which looks like a
+    protocol problem rather than a packaging one (stack-notes.md §5).
+    """
+    validate("BootNotification", {"chargePointVendor": "evedge", "chargePointModel": "check"})
+    validate("BootNotificationResponse",
+             {"status": "Accepted", "currentTime": "2026-01-01T00:00:00Z", "interval": 300})
+
+
+# --- key conversion -----------------------------------------------------------------------
+
+_snake_keys: dict[str, str] = {}
+_camel_keys: dict[str, str] = {}
+
+
+def to_snake(value: Any) -> Any:
+    """camelCase keys -> snake_case, recursively (memoised per key)."""
+    if type(value) is dict:
+        out = {}
+        for key, item in value.items():
+            name = _snake_keys.get(key)
+            if name is None:
+                name = next(iter(camel_to_snake_case({key: None})))
+                if len(_snake_keys) < 4096:
+                    _snake_keys[key] = name
+            out[name] = to_snake(item) if type(item) in (dict, list) else item
+        return out
+    if type(value) is list:
+        return [to_snake(item) if type(item) in (dict, list) else item for item in value]
+    return value
+
+
+def to_camel(value: Any) -> Any:
+    """snake_case keys -> camelCase, dropping None values (as the library's remove_nones)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in fields(value)}
+    if type(value) is dict:
+        out = {}
+        for key, item in value.items():
+            if item is None:
+                continue
+            name = _camel_keys.get(key)
+            if name is None:
+                name = _camel_keys[key] = next(iter(snake_to_camel_case({key: None})))
+            out[name] = to_camel(item) if isinstance(item, (dict, list)) or is_dataclass(item) else item
+        return out
+    if type(value) is list:
+        return [to_camel(item) for item in value if item is not None]
+    return value
+
+
+# --- frames -------------------------------------------------------------------------------
+
+_UNIQUE_ID = re.compile(r'^\s*\[\s*\d\s*,\s*"([^"\\]{1,36})"')
+
+
+def parse_frame(raw: str | bytes) -> list:
+    """Decode one OCPP-J frame and check its envelope (OCPP-J 1.6 §4.1).
+
+    Returns the frame as a list; raises FrameError for anything that is not a
+    well-formed CALL, CALLRESULT or CALLERROR.
+    """
+    try:
+        frame = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        match = _UNIQUE_ID.match(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
+        raise FrameError(match.group(1) if match else None,
+                         FormationViolationError(details={"cause": "frame is not valid JSON"}))
+    if type(frame) is not list or not frame:
+        raise FrameError(None, FormationViolationError(
+            details={"cause": "frame is not a JSON array"}))
+    unique_id = frame[1] if len(frame) > 1 and isinstance(frame[1], (str, int)) else None
+    if isinstance(unique_id, bool):
+        unique_id = None
+    kind = frame[0]
+    if kind not in (CALL, CALLRESULT, CALLERROR) or type(kind) is not int:
+        raise FrameError(unique_id, FormationViolationError(
+            details={"cause": f"unknown MessageTypeId {kind!r}"}))
+    expected = {CALL: 4, CALLRESULT: 3, CALLERROR: 5}[kind]
+    if unique_id is None:
+        raise FrameError(None, FormationViolationError(details={"cause": "bad UniqueId"}))
+    if len(frame) < expected:
+        raise FrameError(unique_id, ProtocolError(
+            details={"cause": f"message type {kind} needs {expected} elements"}))
+    if len(frame) > expected and kind != CALLERROR:
+        raise FrameError(unique_id, FormationViolationError(
+            details={"cause": f"message type {kind} has {len(frame)} elements, not {expected}"}))
+    if kind == CALL:
+        if not isinstance(frame[2], str):
+            raise FrameError(unique_id, FormationViolationError(
+                details={"cause": "Action must be a string"}))
+        if type(frame[3]) is not dict:
+            raise FrameError(unique_id, FormationViolationError(
+                details={"cause": "payload must be a JSON object"}))
+    return frame
+
+
+def unknown_action_error(action: str) -> OCPPError:
+    """OCPP-J 1.6 §4.2.3: NotImplemented for an unknown action, NotSupported for a known one."""
+    if action in OCPP16_ACTIONS:
+        return NotSupportedError(
+            details={"cause": f"{action} is not supported by this Central System"})
+    return OcppNotImplemented(details={"cause": f"{action} is not an OCPP 1.6 action"})
+
+
+def call_result_frame(unique_id: Any, payload: dict) -> str:
+    return json.dumps([CALLRESULT, unique_id, payload], separators=(",", ":"))
+
+
+def call_error_frame(unique_id: Any, error: OCPPError) -> str:
+    details = error.details if isinstance(error.details, dict) else {}
+    description = SPEC_DESCRIPTIONS.get(error.code, error.description or "")
+    return json.dumps([CALLERROR, unique_id, error.code, description, details],
+                      separators=(",", ":"), default=str)

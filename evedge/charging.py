@@ -1,0 +1,315 @@
+"""Charging rules, free of OCPP framing and of Tornado.
+
+Each public function is one synchronous unit of work on the database: the OCPP
+session runs it inside the group-commit transaction and answers the charger
+only after that transaction is committed. Arguments are plain values (snake
+case, as the ocpp library hands them over); answers are plain dicts.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from . import store
+from .timeutil import db_time, parse_charger_time, to_rfc3339
+
+log = logging.getLogger(__name__)
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The configuration the rules depend on."""
+
+    unknown_id_tags: str = "invalid"     # "invalid" | "accept"
+    admission: str = "accept"            # "accept" | "pending" | "reject"
+
+
+# --- chargers ------------------------------------------------------------------------------
+
+def admit_charger(charger_id: str, policy: Policy, now: dt.datetime) -> tuple[str, str | None] | None:
+    """Decide whether a connecting charger may open a session.
+
+    Returns (registration_status, password_hash), registering an unknown charger
+    as the admission policy says, or None when it must be refused.
+    """
+    known = store.charger_admission(charger_id)
+    if known is not None:
+        return known
+    if policy.admission == "reject":
+        return None
+    status = "Accepted" if policy.admission == "accept" else "Pending"
+    store.insert_charger(charger_id, status, now)
+    log.info("registered new charger %s as %s", charger_id, status)
+    return status, None
+
+
+def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime) -> str:
+    """Store a BootNotification; returns the registration status to answer."""
+    info = {
+        "vendor": payload.get("charge_point_vendor", ""),
+        "model": payload.get("charge_point_model", ""),
+        "serial_number": payload.get("charge_point_serial_number", ""),
+        "charge_box_serial_number": payload.get("charge_box_serial_number", ""),
+        "firmware_version": payload.get("firmware_version", ""),
+        "iccid": payload.get("iccid", ""),
+        "imsi": payload.get("imsi", ""),
+        "meter_type": payload.get("meter_type", ""),
+        "meter_serial_number": payload.get("meter_serial_number", ""),
+    }
+    status = store.record_boot(charger_id, info, now)
+    if status is None:  # deleted while connected: register it again rather than fail
+        store.insert_charger(charger_id, "Accepted", now)
+        status = store.record_boot(charger_id, info, now) or "Accepted"
+    return status
+
+
+def record_status(charger_id: str, connector_id: int, status: str, error_code: str,
+                  now: dt.datetime, *, info: str = "", vendor_id: str = "",
+                  vendor_error_code: str = "", timestamp: str | None = None) -> list[int]:
+    """Store a StatusNotification; returns ids of transactions it showed to be over."""
+    store.record_status(charger_id, connector_id, status, error_code, info, vendor_id,
+                        vendor_error_code, parse_charger_time(timestamp), now)
+    if connector_id == 0 or status not in ("Available", "Preparing"):
+        return []
+    # A connector that is Available (or Preparing a new session) has no transaction:
+    # one still open here lost its StopTransaction (reboot, power cut, offline queue
+    # overflow). Close it as inferred; a StopTransaction arriving later still wins.
+    return close_orphans(charger_id, connector_id,
+                         f"connector reported {status} while the transaction was open", now)
+
+
+def close_orphans(charger_id: str, connector_id: int | None, reason: str,
+                  now: dt.datetime) -> list[int]:
+    closed = []
+    for transaction_id, meter_start in store.open_transactions(charger_id, connector_id):
+        _close_inferred(charger_id, transaction_id, meter_start, reason, now)
+        closed.append(transaction_id)
+    return closed
+
+
+def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> list[int]:
+    """Close open transactions of chargers offline since before ``offline_before``."""
+    closed = []
+    for transaction_id, meter_start, charger_id, since in store.stale_open_transactions(
+            offline_before):
+        _close_inferred(charger_id, transaction_id, meter_start,
+                        f"charger offline since {since}", now)
+        closed.append(transaction_id)
+    return closed
+
+
+def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reason: str,
+                    now: dt.datetime) -> None:
+    latest = store.latest_energy_register(transaction_id)
+    meter_stop = _wh(*latest) if latest else None
+    energy = meter_stop - meter_start if meter_stop is not None and meter_stop >= meter_start else None
+    store.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
+                            inferred=True, note=reason[:200], now=now)
+    store.record_anomaly(charger_id, "transaction_inferred_stop",
+                         f"transaction {transaction_id}: {reason}", now)
+    log.info("closed transaction %s of %s as inferred: %s", transaction_id, charger_id, reason)
+
+
+def record_firmware_status(charger_id: str, status: str, now: dt.datetime) -> None:
+    store.set_charger_status_field(charger_id, "firmware_status", status, now)
+
+
+def record_diagnostics_status(charger_id: str, status: str, now: dt.datetime) -> None:
+    store.set_charger_status_field(charger_id, "diagnostics_status", status, now)
+
+
+def record_data_transfer(charger_id: str, vendor_id: str, message_id: str | None,
+                         data: str | None, now: dt.datetime) -> str:
+    """Store a charger's DataTransfer; evedge implements no vendor extension."""
+    store.record_data_transfer(charger_id, vendor_id, message_id, data, now)
+    # OCPP 1.6 §4.3: a receiver without an implementation for the vendorId answers
+    # UnknownVendorId. The message is still kept for the technician.
+    return "UnknownVendorId"
+
+
+# --- id tags ------------------------------------------------------------------------------
+
+def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:
+    """The IdTagInfo for ``tag``: status, expiry and parent, as OCPP 1.6 §7.24 defines it."""
+    row = store.id_tag(tag)
+    if row is None:
+        return {"status": "Accepted" if policy.unknown_id_tags == "accept" else "Invalid"}
+    status, expiry_text, parent, limit = row
+    expiry = parse_charger_time(expiry_text) if expiry_text else None
+    if status == "Accepted" and expiry is not None and expiry <= now:
+        status = "Expired"
+    if status == "Accepted" and parent:
+        status = _parent_status(parent, now)
+    if status == "Accepted" and limit is not None and store.active_transaction_count(tag) >= limit:
+        status = "ConcurrentTx"
+    info: dict[str, Any] = {"status": status}
+    if expiry is not None:
+        info["expiry_date"] = to_rfc3339(expiry)
+    if parent:
+        info["parent_id_tag"] = parent
+    return info
+
+
+def _parent_status(parent: str, now: dt.datetime) -> str:
+    """A blocked or expired parent tag blocks its children (group cards)."""
+    row = store.id_tag(parent)
+    if row is None:
+        return "Accepted"
+    status, expiry_text = row[0], row[1]
+    expiry = parse_charger_time(expiry_text) if expiry_text else None
+    if status == "Accepted" and expiry is not None and expiry <= now:
+        return "Expired"
+    return status
+
+
+# --- transactions --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StartedTransaction:
+    transaction_id: int
+    id_tag_info: dict[str, Any]
+    duplicate: bool
+    superseded: list[int]
+
+
+def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_start: int,
+                      timestamp: str, policy: Policy, now: dt.datetime,
+                      reservation_id: int | None = None) -> StartedTransaction:
+    start_time = parse_charger_time(timestamp) or now
+    earlier = store.find_start(charger_id, connector_id, id_tag, meter_start, start_time)
+    if earlier is not None:
+        # The charger retried a StartTransaction whose answer it never got: same id
+        # again, or it would run one session under two ids (architecture.md §5).
+        return StartedTransaction(earlier[0], {"status": earlier[1]}, True, [])
+    superseded = close_orphans(charger_id, connector_id,
+                               "a new transaction started on the same connector", now)
+    info = id_tag_info(id_tag, policy, now)
+    transaction_id = store.insert_transaction(charger_id, connector_id, id_tag, info["status"],
+                                              reservation_id, meter_start, start_time, now)
+    return StartedTransaction(transaction_id, info, False, superseded)
+
+
+@dataclass(frozen=True)
+class StoppedTransaction:
+    id_tag_info: dict[str, Any] | None
+    known: bool
+    energy_wh: int | None
+
+
+def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, timestamp: str,
+                     policy: Policy, now: dt.datetime, *, reason: str | None = None,
+                     id_tag: str | None = None,
+                     transaction_data: list[dict[str, Any]] | None = None) -> StoppedTransaction:
+    """Close a transaction. Always succeeds: a StopTransaction must always be answered."""
+    stop_time = parse_charger_time(timestamp) or now
+    row = store.transaction_for_stop(transaction_id)
+    known = row is not None and row[0] == charger_id
+    energy = None
+    if not known:
+        # Unknown id (our database was reset, or a firmware bug): answer anyway, or the
+        # charger retries this message forever and blocks its queue behind it.
+        store.record_anomaly(charger_id, "unknown_transaction_stop",
+                             f"StopTransaction for unknown transaction {transaction_id} "
+                             f"(meterStop {meter_stop}, reason {reason})", now)
+    elif row[3]:
+        log.info("repeated StopTransaction %s from %s", transaction_id, charger_id)
+    else:
+        meter_start = row[2]
+        if meter_stop >= meter_start:
+            energy = meter_stop - meter_start
+        else:
+            store.record_anomaly(charger_id, "meter_stop_below_start",
+                                 f"transaction {transaction_id}: meterStop {meter_stop} < "
+                                 f"meterStart {meter_start}", now)
+        store.close_transaction(transaction_id, meter_stop, stop_time, reason, id_tag, energy,
+                                inferred=False, note="", now=now)
+    if transaction_data:
+        connector_id = row[1] if known else 0
+        _insert_samples(charger_id, connector_id, transaction_id if known else None,
+                        transaction_data, now)
+    info = id_tag_info(id_tag, policy, now) if id_tag else None
+    return StoppedTransaction(info, known, energy)
+
+
+def record_meter_values(charger_id: str, connector_id: int, transaction_id: int | None,
+                        meter_value: list[dict[str, Any]], now: dt.datetime) -> int | None:
+    """Store every sampled value; returns the transaction id they were attached to."""
+    if transaction_id is not None and store.transaction_owner(transaction_id) != charger_id:
+        store.record_anomaly(charger_id, "unknown_transaction_meter_values",
+                             f"MeterValues for unknown transaction {transaction_id}", now)
+        transaction_id = None
+    _insert_samples(charger_id, connector_id, transaction_id, meter_value, now)
+    return transaction_id
+
+
+def _insert_samples(charger_id: str, connector_id: int, transaction_id: int | None,
+                    meter_value: list[dict[str, Any]], now: dt.datetime) -> None:
+    received = db_time(now)
+    rows = []
+    for reading in meter_value:
+        taken = db_time(parse_charger_time(reading.get("timestamp")) or now)
+        for sample in reading.get("sampled_value", ()):
+            measurand = sample.get("measurand") or ENERGY_REGISTER
+            unit = sample.get("unit") or ("Wh" if measurand.startswith("Energy.") else None)
+            value, raw = parse_sample_value(sample.get("value"), sample.get("format"))
+            rows.append((charger_id, connector_id, transaction_id, taken, received, measurand,
+                         sample.get("phase"), unit, sample.get("context"), sample.get("location"),
+                         value, raw))
+    if rows:
+        store.insert_meter_samples(rows)
+
+
+def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, float | None]:
+    """Power (W) and energy register (Wh) from the last reading of a MeterValues, for live views."""
+    power = energy = None
+    for sample in meter_value[-1].get("sampled_value", ()) if meter_value else ():
+        measurand = sample.get("measurand") or ENERGY_REGISTER
+        if sample.get("phase") and measurand != ENERGY_REGISTER:
+            continue
+        value, _ = parse_sample_value(sample.get("value"), sample.get("format"))
+        if measurand == ENERGY_REGISTER:
+            energy = energy_wh(value, sample.get("unit") or "Wh")
+        elif measurand == "Power.Active.Import":
+            power = value * 1000 if sample.get("unit") == "kW" else value
+    return {"power_w": power, "energy_wh": energy}
+
+
+def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None, str | None]:
+    """(numeric value, raw text kept when it is not a plain number).
+
+    Quirk: some firmwares send a decimal comma ("12,5"); it is read as 12.5 and
+    the original text is kept. SignedData values are kept as text only.
+    """
+    if fmt == "SignedData" or not isinstance(text, str):
+        return None, None if text is None else str(text)
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            number = float(text.replace(",", ".", 1))
+        except ValueError:
+            return None, text
+        return (number, text) if math.isfinite(number) else (None, text)
+    return (number, None) if math.isfinite(number) else (None, text)
+
+
+def _wh(value: float, unit: str | None) -> int:
+    return int(round(value * 1000)) if unit == "kWh" else int(round(value))
+
+
+def energy_wh(value: float | None, unit: str | None) -> float | None:
+    """A register reading in Wh, whatever unit the charger used."""
+    if value is None:
+        return None
+    return value * 1000 if unit == "kWh" else value
+
+
+def as_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)

@@ -1,0 +1,206 @@
+"""Configuration: every setting declared once, with its default and help text.
+
+Precedence, lowest first: defaults, the TOML file given by ``--config`` (or
+``EVEDGE_CONFIG``), ``EVEDGE_*`` environment variables, command-line options.
+Everything else in evedge receives a built :class:`Config`; nothing reads the
+environment on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+ENV_PREFIX = "EVEDGE_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value evedge cannot use; the message names the setting."""
+
+
+def setting(default: Any, help: str, choices: Sequence[str] | None = None) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
+
+
+@dataclass(frozen=True)
+class Config:
+    """All settings of one evedge instance."""
+
+    host: str = setting("0.0.0.0", "Address to listen on.")
+    port: int = setting(8000, "TCP port for OCPP, the REST API and the dashboard.")
+    data_dir: Path = setting(
+        Path("var"), "Directory for the database, the JWT secret, firmware and diagnostics files."
+    )
+    database_url: str = setting(
+        "", "Database URL (sqlite:////abs/path.db or postgresql://...); empty = data_dir/evedge.db."
+    )
+    sqlite_synchronous: str = setting(
+        "full",
+        "SQLite synchronous mode. 'full' makes every acknowledged message survive a power cut; "
+        "'normal' is faster but may lose the last commits on power loss.",
+        ("full", "normal"),
+    )
+    log_level: str = setting("info", "Log level of evedge itself.",
+                             ("debug", "info", "warning", "error"))
+    ocpp_log_level: str = setting(
+        "warning", "Log level of the ocpp library ('info' logs every frame).",
+        ("debug", "info", "warning", "error"),
+    )
+    heartbeat_interval: int = setting(
+        300, "Heartbeat interval in seconds sent to chargers in BootNotification.conf."
+    )
+    boot_retry_interval: int = setting(
+        60, "Seconds a Pending or Rejected charger waits before its next BootNotification."
+    )
+    admission: str = setting(
+        "accept",
+        "What to do with an unknown charger id: 'accept' registers it, 'pending' registers it "
+        "as Pending until an admin approves it, 'reject' refuses the connection.",
+        ("accept", "pending", "reject"),
+    )
+    unknown_id_tags: str = setting(
+        "invalid",
+        "Answer for id tags that are not in the tag table: 'invalid' (OCPP default) or "
+        "'accept' (commissioning only: any card charges).",
+        ("invalid", "accept"),
+    )
+    allow_missing_subprotocol: bool = setting(
+        True,
+        "Accept chargers that offer no WebSocket subprotocol as OCPP 1.6 (many firmwares omit it).",
+    )
+    command_timeout: float = setting(
+        30.0, "Seconds to wait for a charger's answer to a remote command before giving up (504)."
+    )
+    orphan_timeout: int = setting(
+        86400,
+        "Seconds a charger may stay offline before its open transactions are closed as inferred.",
+    )
+    meter_retention_days: int = setting(
+        0, "Delete meter samples older than this many days (0 keeps them forever)."
+    )
+    ws_ping_interval: float = setting(
+        30.0, "Seconds between WebSocket pings; a charger that stops answering is dropped."
+    )
+    ws_ping_timeout: float = setting(
+        20.0, "Seconds to wait for a pong before dropping a charger (at most ws_ping_interval)."
+    )
+    max_message_size: int = setting(
+        256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
+    )
+    access_token_ttl: int = setting(900, "Lifetime of API access tokens, in seconds.")
+    refresh_token_ttl: int = setting(7 * 86400, "Lifetime of API refresh tokens, in seconds.")
+    registration: str = setting(
+        "open",
+        "Self-registration through /api/auth/register/ after the first (admin) account: "
+        "'open' (compatible with the original system) or 'closed' (admins create users).",
+        ("open", "closed"),
+    )
+    registration_role: str = setting(
+        "operator", "Role given to self-registered accounts.", ("operator", "viewer")
+    )
+    bcrypt_rounds: int = setting(12, "bcrypt cost factor for user and charger passwords.")
+    tls_cert: str = setting("", "PEM certificate file; with tls_key, serve https/wss (OCPP security profile 2).")
+    tls_key: str = setting("", "PEM private key file for tls_cert.")
+    jwt_secret: str = setting(
+        "", "JWT signing secret; empty = generated on first start and kept in data_dir (mode 0600)."
+    )
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices and getattr(self, f.name) not in choices:
+                raise ConfigError(f"{f.name} must be one of {', '.join(choices)}")
+        if not 0 < self.port < 65536:
+            raise ConfigError("port must be between 1 and 65535")
+        if self.ws_ping_timeout > self.ws_ping_interval:
+            # Tornado 6.5+ clamps the timeout to the interval with a warning; say it up front.
+            raise ConfigError("ws_ping_timeout must not exceed ws_ping_interval")
+        if self.command_timeout <= 0:
+            raise ConfigError("command_timeout must be positive")
+        if bool(self.tls_cert) != bool(self.tls_key):
+            raise ConfigError("tls_cert and tls_key must be set together")
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "evedge.db"
+
+
+def settings_help() -> dict[str, str]:
+    """Name -> help text of every setting (used by ``--help`` and the docs test)."""
+    return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Convert a raw file/env/CLI value to the type of setting ``name``."""
+    kind = {f.name: f for f in dataclasses.fields(Config)}[name].type
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            lowered = str(raw).strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind == "Path":
+            return Path(raw)
+        return str(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}: cannot use {raw!r} as {kind}") from None
+
+
+def _from_file(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    names = settings_help()
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return {k: _coerce(k, v) for k, v in data.items()}
+
+
+def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
+    values = {}
+    for name in settings_help():
+        raw = environ.get(ENV_PREFIX + name.upper())
+        if raw is not None and raw != "":
+            values[name] = _coerce(name, raw)
+    return values
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--config`` and one ``--<setting>`` option per setting to ``parser``."""
+    parser.add_argument("--config", type=Path, help="TOML file with settings (env EVEDGE_CONFIG).")
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        parser.add_argument(flag, dest=f.name, default=None, help=f.metadata["help"])
+
+
+def load_config(args: argparse.Namespace | None = None,
+                environ: Mapping[str, str] | None = None) -> Config:
+    """Build the Config from defaults, the config file, the environment and parsed CLI args."""
+    environ = os.environ if environ is None else environ
+    cli = {k: v for k, v in vars(args or argparse.Namespace()).items() if v is not None}
+    config_file = cli.pop("config", None) or environ.get(ENV_PREFIX + "CONFIG")
+    values: dict[str, Any] = {}
+    if config_file:
+        values.update(_from_file(Path(config_file)))
+    values.update(_from_env(environ))
+    names = settings_help()
+    values.update({k: _coerce(k, v) for k, v in cli.items() if k in names})
+    return Config(**values)

@@ -1,0 +1,1 @@
+"""Tornado handlers: thin translators between HTTP/WebSocket and the services."""

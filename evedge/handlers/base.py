@@ -1,0 +1,113 @@
+"""Shared handler plumbing: services injection, JSON bodies and errors, bearer auth, roles."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import tornado.web
+
+from .. import errors
+from ..models import User
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+log = logging.getLogger(__name__)
+
+ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+
+
+class BaseHandler(tornado.web.RequestHandler):
+    def initialize(self, services: Services) -> None:
+        self.services = services
+
+
+class ApiHandler(BaseHandler):
+    """JSON in, JSON out; errors as ``{"error": ..., "field": ...}``; bearer tokens.
+
+    ``permissions`` maps an HTTP method to the least role allowed to call it;
+    a method missing from it needs no authentication at all.
+    """
+
+    permissions: dict[str, str] = {}
+    body: dict[str, Any]
+    user: User | None = None
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Type", "application/json; charset=utf-8")
+        self.set_header("Cache-Control", "no-store")
+
+    def prepare(self) -> None:
+        role = self.permissions.get(self.request.method)
+        if role is not None:
+            self.user = self.services.accounts.authenticate(self.bearer_token())
+            if ROLE_RANK[self.user.role] < ROLE_RANK[role]:
+                raise errors.Forbidden(f"this needs the {role} role; you are {self.user.role}")
+        self.body = self._json_body()
+
+    def bearer_token(self) -> str:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise errors.Unauthorized("missing bearer token (Authorization: Bearer <access>)")
+        return token.strip()
+
+    def _json_body(self) -> dict[str, Any]:
+        if self.request.method not in ("POST", "PUT", "PATCH") or not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.BadRequest("request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise errors.BadRequest("request body must be a JSON object")
+        return body
+
+    def send_json(self, value: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(value, separators=(",", ":"), default=str))
+
+    # --- query parameters ---------------------------------------------------------------
+
+    def int_argument(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise errors.BadRequest(f"{name} must be an integer", field=name) from None
+        if not low <= value <= high:
+            raise errors.BadRequest(f"{name} must be between {low} and {high}", field=name)
+        return value
+
+    # --- errors ---------------------------------------------------------------------------
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, errors.EvedgeError):
+            self.set_status(exc.status)
+            if isinstance(exc, errors.Unauthorized):
+                self.set_header("WWW-Authenticate", 'Bearer realm="evedge"')
+            body = exc.as_json()
+        elif isinstance(exc, tornado.web.HTTPError):
+            body = {"error": exc.reason or self._reason}
+        else:
+            body = {"error": self._reason}
+        self.finish(json.dumps(body))
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        if isinstance(value, errors.EvedgeError):
+            log.debug("%s %s -> %s: %s", self.request.method, self.request.path, value.status,
+                      value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+
+class NotFoundApiHandler(ApiHandler):
+    """JSON 404 for unknown paths under /api/."""
+
+    def prepare(self) -> None:
+        raise errors.NotFound(f"no such endpoint: {self.request.path}")

@@ -1,0 +1,252 @@
+"""Peewee models: the schema of evedge, plus named queries used off the hot path.
+
+All times are naive ``datetime`` values in UTC. Changing a model means adding a
+migration under ``evedge/migrations/`` (the initial one is a frozen copy).
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    AutoField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    FloatField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .timeutil import utcnow
+
+database = DatabaseProxy()
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+# --- accounts --------------------------------------------------------------------------
+
+ROLES = ("admin", "operator", "viewer")
+
+
+class User(BaseModel):
+    id = AutoField()
+    username = CharField(max_length=150, unique=True)
+    password_hash = CharField(max_length=60)
+    role = CharField(max_length=16, default="viewer")
+    is_active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    last_login_at = DateTimeField(null=True)
+
+
+class LoginSession(BaseModel):
+    """One login: its access and refresh tokens carry ``sid``; logout revokes it."""
+
+    sid = CharField(max_length=36, primary_key=True)
+    user = ForeignKeyField(User, backref="sessions", on_delete="CASCADE")
+    created_at = DateTimeField(default=utcnow)
+    expires_at = DateTimeField()
+    revoked_at = DateTimeField(null=True)
+
+
+class RevokedToken(BaseModel):
+    """A token id (``jti``) that must no longer be accepted, kept until it expires anyway."""
+
+    jti = CharField(max_length=36, primary_key=True)
+    expires_at = DateTimeField(index=True)
+
+
+# --- chargers --------------------------------------------------------------------------
+
+REGISTRATION_STATUSES = ("Accepted", "Pending", "Rejected")
+
+
+class Charger(BaseModel):
+    id = CharField(max_length=64, primary_key=True)  # the charge point id from the URL
+    label = CharField(max_length=100, default="")
+    location = CharField(max_length=200, default="")
+    registration_status = CharField(max_length=16, default="Accepted")
+    password_hash = CharField(max_length=60, null=True)  # OCPP 1.6 security profile 1
+    vendor = CharField(max_length=20, default="")
+    model = CharField(max_length=20, default="")
+    serial_number = CharField(max_length=25, default="")
+    charge_box_serial_number = CharField(max_length=25, default="")
+    firmware_version = CharField(max_length=50, default="")
+    iccid = CharField(max_length=20, default="")
+    imsi = CharField(max_length=20, default="")
+    meter_type = CharField(max_length=25, default="")
+    meter_serial_number = CharField(max_length=25, default="")
+    created_at = DateTimeField(default=utcnow)
+    last_boot_at = DateTimeField(null=True)
+    last_seen_at = DateTimeField(null=True)
+    connected_at = DateTimeField(null=True)
+    disconnected_at = DateTimeField(null=True)
+    firmware_status = CharField(max_length=32, default="")
+    firmware_status_at = DateTimeField(null=True)
+    diagnostics_status = CharField(max_length=32, default="")
+    diagnostics_status_at = DateTimeField(null=True)
+    local_list_version = IntegerField(null=True)
+    configuration = TextField(default="")  # JSON of the last GetConfiguration answer
+
+
+class Connector(BaseModel):
+    """Current status of one connector; connector_id 0 is the charger as a whole."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="connectors", on_delete="CASCADE")
+    connector_id = IntegerField()
+    status = CharField(max_length=20, default="Unknown")
+    error_code = CharField(max_length=30, default="NoError")
+    info = CharField(max_length=50, default="")
+    vendor_id = CharField(max_length=255, default="")
+    vendor_error_code = CharField(max_length=50, default="")
+    status_at = DateTimeField(null=True)  # the charger's timestamp, if it sent one
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("charger", "connector_id"), True),)
+
+
+class StatusEvent(BaseModel):
+    """Every StatusNotification as received: the status log."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    connector_id = IntegerField()
+    status = CharField(max_length=20)
+    error_code = CharField(max_length=30)
+    info = CharField(max_length=50, default="")
+    vendor_id = CharField(max_length=255, default="")
+    vendor_error_code = CharField(max_length=50, default="")
+    charger_time = DateTimeField(null=True)
+    received_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("charger", "received_at"), False),)
+
+
+# --- id tags and transactions ------------------------------------------------------------
+
+ID_TAG_STATUSES = ("Accepted", "Blocked", "Expired")
+
+
+class IdTag(BaseModel):
+    id_tag = CharField(max_length=20, primary_key=True)
+    status = CharField(max_length=16, default="Accepted")
+    expiry_date = DateTimeField(null=True)
+    parent_id_tag = CharField(max_length=20, null=True)
+    max_active_transactions = IntegerField(null=True)  # None: no limit
+    note = CharField(max_length=200, default="")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class Transaction(BaseModel):
+    """A charging session; ``id`` is the OCPP transactionId handed to the charger."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="transactions", on_delete="CASCADE")
+    connector_id = IntegerField()
+    id_tag = CharField(max_length=20)
+    auth_status = CharField(max_length=16)
+    reservation_id = IntegerField(null=True)
+    meter_start = IntegerField()
+    start_time = DateTimeField()          # the charger's clock
+    start_received_at = DateTimeField()   # ours
+    meter_stop = IntegerField(null=True)
+    stop_time = DateTimeField(null=True)
+    stop_received_at = DateTimeField(null=True)
+    stop_reason = CharField(max_length=20, null=True)
+    stop_id_tag = CharField(max_length=20, null=True)
+    energy_wh = IntegerField(null=True)
+    stop_inferred = BooleanField(default=False)  # closed by evedge, not by a StopTransaction
+    note = CharField(max_length=200, default="")
+
+    class Meta:
+        indexes = (
+            # duplicate StartTransaction detection and "open transaction on this connector"
+            (("charger", "connector_id", "start_time"), False),
+            (("stop_received_at",), False),
+            (("id_tag", "stop_received_at"), False),
+        )
+
+
+class MeterSample(BaseModel):
+    """One sampledValue of a MeterValues (or StopTransaction.transactionData); the volume table."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE", index=False)
+    connector_id = IntegerField()
+    transaction = ForeignKeyField(Transaction, null=True, on_delete="SET NULL", index=False)
+    timestamp = DateTimeField()       # the charger's clock
+    received_at = DateTimeField()     # ours: offline replays show up as old timestamps
+    measurand = CharField(max_length=40, default="Energy.Active.Import.Register")
+    phase = CharField(max_length=8, null=True)
+    unit = CharField(max_length=12, null=True)
+    context = CharField(max_length=24, null=True)
+    location = CharField(max_length=8, null=True)
+    value = FloatField(null=True)     # numeric value; None when the value is not a number
+    raw_value = TextField(null=True)  # kept only when it is not a plain number (SignedData, quirks)
+
+    class Meta:
+        indexes = (
+            (("charger", "connector_id", "id"), False),   # latest per connector
+            (("transaction", "timestamp"), False),        # per transaction
+            (("received_at",), False),                    # retention
+        )
+
+
+class Anomaly(BaseModel):
+    """Something a charger did that evedge answered but did not expect (unknown ids, ...)."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    kind = CharField(max_length=40)
+    detail = TextField(default="")
+    received_at = DateTimeField()
+
+    class Meta:
+        indexes = ((("charger", "received_at"), False),)
+
+
+class DataTransferRecord(BaseModel):
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    vendor_id = CharField(max_length=255)
+    message_id = CharField(max_length=50, null=True)
+    data = TextField(null=True)
+    received_at = DateTimeField()
+
+
+class CommandLog(BaseModel):
+    """Audit log of every command sent to a charger: who, when, what, the answer."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    username = CharField(max_length=150, default="")
+    action = CharField(max_length=40)
+    request = TextField()
+    outcome = CharField(max_length=20)  # answered, rejected, callerror, timeout, offline, ...
+    response = TextField(default="")
+    sent_at = DateTimeField()
+    answered_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("charger", "sent_at"), False),)
+
+
+class KeyValue(BaseModel):
+    """Small key/value facts about this installation (health probe, runtime settings)."""
+
+    key = CharField(max_length=64, primary_key=True)
+    value = TextField(default="")
+
+
+ALL_MODELS = [User, LoginSession, RevokedToken, Charger, Connector, StatusEvent, IdTag,
+              Transaction, MeterSample, Anomaly, DataTransferRecord, CommandLog, KeyValue]

@@ -1,0 +1,204 @@
+"""Read models for the REST API and the dashboard: chargers, transactions, samples.
+
+Everything here is read-only and returns JSON-ready dicts (snake_case keys,
+RFC 3339 times). Whether a charger is online is live state owned by the
+registry, so callers pass it in as a predicate.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Callable, Iterable
+
+from . import errors
+from .charging import ENERGY_REGISTER, energy_wh
+from .models import Charger, Connector, MeterSample, Transaction
+from .timeutil import to_rfc3339
+
+IsOnline = Callable[[str], bool]
+
+
+def _time(value: dt.datetime | None) -> str | None:
+    return to_rfc3339(value)
+
+
+# --- transactions ---------------------------------------------------------------------------
+
+def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
+    """Latest power (W) and energy register (Wh) of each transaction, from its last samples."""
+    readings = {}
+    for transaction_id in transaction_ids:
+        power = energy = None
+        recent = (MeterSample.select(MeterSample.measurand, MeterSample.value, MeterSample.unit,
+                                     MeterSample.phase)
+                  .where(MeterSample.transaction == transaction_id)
+                  .order_by(MeterSample.timestamp.desc(), MeterSample.id.desc())
+                  .limit(24).tuples())
+        for measurand, value, unit, phase in recent:
+            if value is None:
+                continue
+            if energy is None and measurand == ENERGY_REGISTER:
+                energy = energy_wh(value, unit)
+            elif power is None and measurand == "Power.Active.Import" and not phase:
+                power = value * 1000 if unit == "kW" else value
+        readings[transaction_id] = {"power_w": power, "energy_wh": energy}
+    return readings
+
+
+def transaction_json(tx: Transaction, reading: dict[str, float | None] | None = None
+                     ) -> dict[str, Any]:
+    body = {
+        "id": tx.id,
+        "charger_id": tx.charger_id,
+        "connector_id": tx.connector_id,
+        "id_tag": tx.id_tag,
+        "auth_status": tx.auth_status,
+        "reservation_id": tx.reservation_id,
+        "meter_start": tx.meter_start,
+        "meter_stop": tx.meter_stop,
+        "start_time": _time(tx.start_time),
+        "start_received_at": _time(tx.start_received_at),
+        "stop_time": _time(tx.stop_time),
+        "stop_received_at": _time(tx.stop_received_at),
+        "stop_reason": tx.stop_reason,
+        "stop_id_tag": tx.stop_id_tag,
+        "energy_wh": tx.energy_wh,
+        "stop_inferred": tx.stop_inferred,
+        "note": tx.note,
+        "active": tx.stop_received_at is None,
+    }
+    if reading is not None:
+        body["power_w"] = reading["power_w"]
+        body["meter_now"] = reading["energy_wh"]
+        if tx.stop_received_at is None and reading["energy_wh"] is not None:
+            body["energy_wh"] = round(reading["energy_wh"] - tx.meter_start, 3)
+    return body
+
+
+def list_transactions(*, charger: str | None = None, id_tag: str | None = None,
+                      since: dt.datetime | None = None, until: dt.datetime | None = None,
+                      active: bool | None = None, limit: int = 50, offset: int = 0
+                      ) -> dict[str, Any]:
+    query = Transaction.select()
+    if charger:
+        query = query.where(Transaction.charger == charger)
+    if id_tag:
+        query = query.where(Transaction.id_tag == id_tag)
+    if since:
+        query = query.where(Transaction.start_time >= since)
+    if until:
+        query = query.where(Transaction.start_time < until)
+    if active is not None:
+        query = query.where(Transaction.stop_received_at.is_null(active))
+    total = query.count()
+    page = list(query.order_by(Transaction.id.desc()).limit(limit).offset(offset))
+    readings = live_readings(tx.id for tx in page if tx.stop_received_at is None)
+    return {"items": [transaction_json(tx, readings.get(tx.id)) for tx in page],
+            "total": total, "limit": limit, "offset": offset}
+
+
+def sample_json(sample: MeterSample) -> dict[str, Any]:
+    return {
+        "timestamp": _time(sample.timestamp),
+        "received_at": _time(sample.received_at),
+        "connector_id": sample.connector_id,
+        "measurand": sample.measurand,
+        "phase": sample.phase,
+        "unit": sample.unit,
+        "context": sample.context,
+        "location": sample.location,
+        "value": sample.value,
+        "raw_value": sample.raw_value,
+    }
+
+
+def transaction_detail(transaction_id: int, samples_limit: int = 1000) -> dict[str, Any]:
+    tx = Transaction.get_or_none(Transaction.id == transaction_id)
+    if tx is None:
+        raise errors.NotFound(f"transaction {transaction_id} does not exist")
+    reading = live_readings([tx.id])[tx.id] if tx.stop_received_at is None else None
+    body = transaction_json(tx, reading)
+    samples = (MeterSample.select().where(MeterSample.transaction == tx.id)
+               .order_by(MeterSample.timestamp, MeterSample.id))
+    body["samples_total"] = samples.count()
+    body["meter_samples"] = [sample_json(s) for s in samples.limit(samples_limit)]
+    return body
+
+
+# --- chargers --------------------------------------------------------------------------------
+
+def _charger_json(charger: Charger, connectors: list[Connector], active: list[Transaction],
+                  readings: dict[int, dict], is_online: IsOnline) -> dict[str, Any]:
+    active_json = [transaction_json(tx, readings.get(tx.id)) for tx in active]
+    by_connector = {tx["connector_id"]: tx for tx in active_json}
+    return {
+        "id": charger.id,
+        "label": charger.label,
+        "location": charger.location,
+        "registration_status": charger.registration_status,
+        "online": is_online(charger.id),
+        "last_seen": _time(charger.last_seen_at),
+        "last_boot_at": _time(charger.last_boot_at),
+        "connected_at": _time(charger.connected_at),
+        "disconnected_at": _time(charger.disconnected_at),
+        "vendor": charger.vendor,
+        "model": charger.model,
+        "serial_number": charger.serial_number,
+        "charge_box_serial_number": charger.charge_box_serial_number,
+        "firmware_version": charger.firmware_version,
+        "firmware_status": charger.firmware_status,
+        "diagnostics_status": charger.diagnostics_status,
+        "has_password": charger.password_hash is not None,
+        "connectors": [{
+            "connector_id": c.connector_id,
+            "status": c.status,
+            "error_code": c.error_code,
+            "info": c.info,
+            "vendor_error_code": c.vendor_error_code,
+            "status_at": _time(c.status_at),
+            "updated_at": _time(c.updated_at),
+            "active_transaction": by_connector.get(c.connector_id),
+        } for c in connectors],
+        "active_transaction": active_json[-1] if active_json else None,
+        "active_transactions": active_json,
+    }
+
+
+def list_chargers(is_online: IsOnline, last_seen: Callable[[str], dt.datetime | None],
+                  limit: int | None = None, offset: int = 0,
+                  ids: list[str] | None = None) -> tuple[list[dict[str, Any]], int]:
+    """Chargers with connectors and active transactions; returns (page, total)."""
+    query = Charger.select().order_by(Charger.id)
+    if ids is not None:
+        query = query.where(Charger.id.in_(ids))
+    total = query.count()
+    if limit is not None:
+        query = query.limit(limit).offset(offset)
+    chargers = list(query)
+    wanted = [c.id for c in chargers]
+    connectors: dict[str, list[Connector]] = {cid: [] for cid in wanted}
+    for connector in (Connector.select().where(Connector.charger.in_(wanted))
+                      .order_by(Connector.connector_id)):
+        connectors[connector.charger_id].append(connector)
+    active: dict[str, list[Transaction]] = {cid: [] for cid in wanted}
+    for tx in (Transaction.select().where(Transaction.charger.in_(wanted),
+                                          Transaction.stop_received_at.is_null())
+               .order_by(Transaction.id)):
+        active[tx.charger_id].append(tx)
+    readings = live_readings(tx.id for txs in active.values() for tx in txs)
+    page = []
+    for charger in chargers:
+        seen = last_seen(charger.id)
+        if seen is not None and (charger.last_seen_at is None or seen > charger.last_seen_at):
+            charger.last_seen_at = seen
+        page.append(_charger_json(charger, connectors[charger.id], active[charger.id],
+                                  readings, is_online))
+    return page, total
+
+
+def charger_detail(charger_id: str, is_online: IsOnline,
+                   last_seen: Callable[[str], dt.datetime | None]) -> dict[str, Any]:
+    page, _ = list_chargers(is_online, last_seen, ids=[charger_id])
+    if not page:
+        raise errors.NotFound(f"charger {charger_id} is not known")
+    return page[0]

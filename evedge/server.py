@@ -1,0 +1,55 @@
+"""Start-up and shutdown: build the services, listen, stop cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import ssl
+
+import tornado.httpserver
+
+from .app import make_app
+from .config import Config
+from .services import build_services
+
+log = logging.getLogger(__name__)
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """TLS for wss:// (OCPP security profile 2), TLS 1.2 at least."""
+    if not config.tls_cert:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then close charger sockets and the database."""
+    services = await build_services(config)
+    tls = tls_context(config)
+    server = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls,
+                                           idle_connection_timeout=120)
+    server.listen(config.port, address=config.host, backlog=4096)
+    scheme = "https" if tls else "http"
+    shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host
+    log.info("evedge listening on %s://%s:%d/ (OCPP: %s://%s:%d/ocpp/<charge_point_id>, "
+             "dashboard: %s://%s:%d/ui/)", scheme, shown, config.port,
+             "wss" if tls else "ws", shown, config.port, scheme, shown, config.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)  # idempotent: a second signal is harmless
+    if ready is not None:
+        ready.set()
+    await stop.wait()
+    log.info("shutting down")
+    server.stop()
+    await services.close()
+    try:
+        await asyncio.wait_for(server.close_all_connections(), timeout=5)
+    except TimeoutError:
+        log.warning("some connections did not close within 5 s")
+    log.info("stopped")

@@ -1,0 +1,108 @@
+"""The long-lived objects of one evedge instance, built once and handed to handlers.
+
+``build_services`` is used by ``server.py`` and by the tests alike, so a test
+runs exactly the objects production runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from dataclasses import dataclass, field
+
+import ocpp.messages
+
+from . import auth, charging, db, store
+from .accounts import Accounts
+from .chargers import protocol
+from .chargers.commands import Commands
+from .chargers.registry import ConnectedChargers
+from .config import Config
+from .events import Broadcaster
+from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Services:
+    config: Config
+    policy: charging.Policy
+    committer: db.GroupCommit
+    events: Broadcaster
+    chargers: ConnectedChargers
+    commands: Commands
+    accounts: Accounts
+    tasks: list[asyncio.Task] = field(default_factory=list)
+
+    def last_seen(self, charger_id: str) -> dt.datetime | None:
+        """Live last-seen time of a connected charger (the database lags by up to a minute)."""
+        session = self.chargers.get(charger_id)
+        if session is None:
+            return None
+        return dt.datetime.fromtimestamp(session.last_seen, dt.timezone.utc).replace(tzinfo=None)
+
+    async def close(self) -> None:
+        """Stop background work, close charger sockets, flush and close the database."""
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        self.chargers.close_all(1001, "server shutting down")
+        self.events.close()
+        self.flush_last_seen()
+        self.committer.flush()
+        db.close_database()
+
+    def flush_last_seen(self) -> None:
+        seen = [(s.id, dt.datetime.fromtimestamp(s.last_seen, dt.timezone.utc).replace(tzinfo=None))
+                for s in self.chargers]
+        if seen:
+            self.committer.run(lambda: store.touch_last_seen(seen))
+
+
+async def build_services(config: Config) -> Services:
+    db_handle = db.open_database(config)
+    protocol.self_check()
+    # Validation of CS->CP calls inline: the thread-pool hop costs more than it saves
+    # and brings fork+thread trouble (mobilityhouse/ocpp#676, stack-notes.md §1.3).
+    ocpp.messages.ASYNC_VALIDATION = False
+    secret = config.jwt_secret or auth.load_or_create_secret(config.data_dir)
+    chargers = ConnectedChargers()
+    services = Services(
+        config=config,
+        policy=charging.Policy(unknown_id_tags=config.unknown_id_tags, admission=config.admission),
+        committer=db.GroupCommit(db_handle),
+        events=Broadcaster(),
+        chargers=chargers,
+        commands=Commands(chargers, config.command_timeout),
+        accounts=Accounts(config, secret),
+    )
+    services.tasks.append(asyncio.create_task(_maintenance(services)))
+    return services
+
+
+async def _maintenance(services: Services, period: float = 30.0) -> None:
+    """Every ``period`` seconds: persist last-seen times, close stale transactions,
+    apply the meter retention and forget expired token revocations."""
+    config = services.config
+    while True:
+        await asyncio.sleep(period)
+        started = time.perf_counter()
+        try:
+            services.flush_last_seen()
+            now = utcnow()
+            offline_before = now - dt.timedelta(seconds=config.orphan_timeout)
+            closed = services.committer.run(
+                lambda: charging.close_stale_transactions(offline_before, now))
+            for transaction_id in closed:
+                services.events.publish("transaction.stopped", transaction_id=transaction_id,
+                                        inferred=True)
+            if config.meter_retention_days > 0:
+                cutoff = now - dt.timedelta(days=config.meter_retention_days)
+                services.committer.run(lambda: store.delete_samples_before(cutoff))
+            services.committer.run(Accounts.purge_expired)
+        except Exception:
+            log.exception("maintenance failed")
+        log.debug("maintenance took %.1f ms", (time.perf_counter() - started) * 1000)

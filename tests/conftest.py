@@ -1,0 +1,186 @@
+"""Test fixtures: the real evedge server on an unused loopback port, and clients for it.
+
+Every test gets its own data directory (a real SQLite file), the services that
+production builds (``build_services``), and the URL table of ``make_app``. HTTP
+goes through Tornado's client, OCPP through real WebSocket clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Awaitable, Callable
+
+import pytest
+import tornado.httpclient
+import tornado.httpserver
+import tornado.testing
+import websockets
+from ocpp.v16 import ChargePoint
+
+from evedge.app import make_app
+from evedge.config import Config
+from evedge.services import Services, build_services
+
+TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any
+    headers: Any
+
+
+class Api:
+    """A tiny JSON client for the REST API over real HTTP."""
+
+    def __init__(self, base: str):
+        self.base = base
+        self.client = tornado.httpclient.AsyncHTTPClient()
+
+    async def request(self, method: str, path: str, json_body: Any = None, token: str | None = None,
+                      raw: bytes | None = None, headers: dict | None = None) -> Response:
+        all_headers = {"Content-Type": "application/json", **(headers or {})}
+        if token:
+            all_headers["Authorization"] = f"Bearer {token}"
+        body = raw if raw is not None else (None if json_body is None else json.dumps(json_body))
+        if body is None and method in ("POST", "PUT", "PATCH"):
+            body = b""
+        response = await self.client.fetch(self.base + path, method=method, body=body,
+                                           headers=all_headers, raise_error=False,
+                                           request_timeout=20)
+        text = response.body.decode() if response.body else ""
+        try:
+            parsed = json.loads(text) if text else None
+        except ValueError:
+            parsed = text
+        return Response(response.code, parsed, response.headers)
+
+    async def get(self, path: str, token: str | None = None) -> Response:
+        return await self.request("GET", path, token=token)
+
+    async def post(self, path: str, json_body: Any = None, token: str | None = None) -> Response:
+        return await self.request("POST", path, json_body, token=token)
+
+    async def register(self, username: str = "alice", password: str = "correct-horse") -> dict:
+        response = await self.post("/api/auth/register/",
+                                   {"username": username, "password": password})
+        assert response.status == 201, response.body
+        return response.body
+
+
+@dataclass
+class Running:
+    port: int
+    services: Services
+    config: Config
+    api: Api
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def make_config(tmp_path, **overrides: Any) -> Config:
+    values = dict(data_dir=tmp_path, jwt_secret=TEST_SECRET, bcrypt_rounds=4,
+                  command_timeout=3.0, log_level="info")
+    values.update(overrides)
+    return Config(**values)
+
+
+@pytest.fixture
+async def start_server(tmp_path) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
+    """Factory: ``await start_server(**config_overrides)`` -> a running server."""
+    started: list[tuple[tornado.httpserver.HTTPServer, Services]] = []
+
+    async def start(**overrides: Any) -> Running:
+        config = make_config(tmp_path, **overrides)
+        services = await build_services(config)
+        sock, port = tornado.testing.bind_unused_port()
+        http = tornado.httpserver.HTTPServer(make_app(services))
+        http.add_sockets([sock])
+        started.append((http, services))
+        return Running(port, services, config, Api(f"http://127.0.0.1:{port}"))
+
+    yield start
+    for http, services in started:
+        http.stop()
+        await services.close()
+        await asyncio.wait_for(http.close_all_connections(), 5)
+
+
+@pytest.fixture
+async def server(start_server) -> Running:
+    return await start_server()
+
+
+@pytest.fixture
+async def api(server) -> Api:
+    return server.api
+
+
+class RawCharger:
+    """A raw OCPP-J client: send any frame, read the next one (for malformed input)."""
+
+    def __init__(self, ws):
+        self.ws = ws
+
+    async def send(self, frame: Any) -> None:
+        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = 5) -> Any:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+
+    async def call(self, frame: Any, timeout: float = 5) -> Any:
+        await self.send(frame)
+        return await self.recv(timeout)
+
+
+@pytest.fixture
+async def raw_charger(server):
+    """Connect raw OCPP clients: ``async with raw_charger("CP-1") as cp``."""
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def connect(charger_id: str, subprotocols=("ocpp1.6",), **kwargs):
+        async with websockets.connect(f"{server.ocpp_url}/{charger_id}",
+                                      subprotocols=list(subprotocols) or None,
+                                      open_timeout=5, **kwargs) as ws:
+            yield RawCharger(ws)
+
+    return connect
+
+
+@pytest.fixture
+async def library_charger(server):
+    """Connect an ``ocpp.v16.ChargePoint`` client (schema-validating) over websockets.
+
+    ``async with library_charger("CP-1", cls=MyChargePoint) as cp`` runs ``cp.start()``
+    in the background for the duration of the block.
+    """
+    import contextlib
+
+    @contextlib.asynccontextmanager
+    async def connect(charger_id: str, cls: type = ChargePoint, **kwargs):
+        async with websockets.connect(f"{server.ocpp_url}/{charger_id}",
+                                      subprotocols=["ocpp1.6"], open_timeout=5, **kwargs) as ws:
+            cp = cls(charger_id, ws, response_timeout=5)
+            task = asyncio.create_task(cp.start())
+            try:
+                yield cp
+            finally:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+
+    return connect
+
+
+def replace_config(config: Config, **changes: Any) -> Config:
+    return dataclasses.replace(config, **changes)
