@@ -29,7 +29,7 @@ bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 build: venv
-	$(BIN)/pip install --quiet '.[build]'
+	$(BIN)/pip install --quiet 'pyinstaller>=6.22'
 	$(BIN)/pyinstaller --clean --noconfirm --distpath dist --workpath build/work build/pyinstaller.spec
 
 clean:

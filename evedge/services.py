@@ -79,6 +79,8 @@ async def build_services(config: Config) -> Services:
         commands=Commands(chargers, config.command_timeout),
         accounts=Accounts(config, secret),
     )
+    with db_handle.atomic():
+        store.mark_all_disconnected(utcnow())
     services.tasks.append(asyncio.create_task(_maintenance(services)))
     return services
 

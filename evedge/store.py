@@ -74,6 +74,14 @@ def set_connection_state(charger_id: str, connected: bool, now: dt.datetime) -> 
              (db_time(now), db_time(now), charger_id))
 
 
+def mark_all_disconnected(now: dt.datetime) -> int:
+    """At start-up nobody is connected: close the connections a crash left open."""
+    cursor = _execute(f'UPDATE "{CH}" SET disconnected_at = COALESCE(last_seen_at, ?) '
+                      'WHERE connected_at IS NOT NULL AND (disconnected_at IS NULL '
+                      'OR disconnected_at < connected_at)', (db_time(now),))
+    return cursor.rowcount
+
+
 def touch_last_seen(seen: Iterable[tuple[str, dt.datetime]]) -> None:
     cursor = database.cursor()
     cursor.executemany(_sql(f'UPDATE "{CH}" SET last_seen_at = ? WHERE id = ?', database.param),
