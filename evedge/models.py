@@ -177,6 +177,60 @@ class Transaction(BaseModel):
         )
 
 
+class Reservation(BaseModel):
+    """A ReserveNow sent to a charger; ``id`` is the OCPP reservationId.
+
+    ``status`` is the charger's answer (Accepted, Faulted, Occupied, Rejected,
+    Unavailable), then Used when a StartTransaction names it, Cancelled, or Expired.
+    """
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="reservations", on_delete="CASCADE")
+    connector_id = IntegerField()
+    id_tag = CharField(max_length=20)
+    parent_id_tag = CharField(max_length=20, null=True)
+    expiry_date = DateTimeField()
+    status = CharField(max_length=16, default="Requested")
+    transaction = ForeignKeyField(Transaction, null=True, on_delete="SET NULL")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("charger", "status"), False),)
+
+
+class ChargingProfileRecord(BaseModel):
+    """A charging profile sent with SetChargingProfile (or RemoteStart), with the answer."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="charging_profiles", on_delete="CASCADE")
+    connector_id = IntegerField()
+    profile_id = IntegerField()
+    stack_level = IntegerField()
+    purpose = CharField(max_length=32)
+    profile = TextField()  # the csChargingProfiles object as sent (JSON, OCPP camelCase)
+    status = CharField(max_length=16)  # the answer; Cleared after ClearChargingProfile
+    sent_at = DateTimeField(default=utcnow)
+    cleared_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("charger", "profile_id"), False),)
+
+
+class LocalListEntry(BaseModel):
+    """What evedge believes a charger's local authorization list holds (OCPP 1.6 §3.5.3)."""
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="local_list", on_delete="CASCADE")
+    id_tag = CharField(max_length=20)
+    status = CharField(max_length=16)
+    expiry_date = DateTimeField(null=True)
+    parent_id_tag = CharField(max_length=20, null=True)
+
+    class Meta:
+        indexes = ((("charger", "id_tag"), True),)
+
+
 class MeterSample(BaseModel):
     """One sampledValue of a MeterValues (or StopTransaction.transactionData); the volume table."""
 
@@ -249,4 +303,5 @@ class KeyValue(BaseModel):
 
 
 ALL_MODELS = [User, LoginSession, RevokedToken, Charger, Connector, StatusEvent, IdTag,
-              Transaction, MeterSample, Anomaly, DataTransferRecord, CommandLog, KeyValue]
+              Transaction, Reservation, ChargingProfileRecord, LocalListEntry, MeterSample,
+              Anomaly, DataTransferRecord, CommandLog, KeyValue]

@@ -156,9 +156,9 @@ def up(migrator, db):
     db.create_tables([Transaction])
 
     class MeterSample(Model):
-        charger = ForeignKeyField(Charger, on_delete='CASCADE')
+        charger = ForeignKeyField(Charger, on_delete='CASCADE', index=False)
         connector_id = IntegerField()
-        transaction = ForeignKeyField(Transaction, null=True, on_delete='SET NULL')
+        transaction = ForeignKeyField(Transaction, null=True, on_delete='SET NULL', index=False)
         timestamp = DateTimeField()
         received_at = DateTimeField()
         measurand = CharField(max_length=40, default='Energy.Active.Import.Register')
