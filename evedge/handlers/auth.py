@@ -48,3 +48,12 @@ class MeHandler(ApiHandler):
         """Who the bearer token belongs to."""
         self.send_json({"id": self.user.id, "username": self.user.username,
                         "role": self.user.role})
+
+
+ROUTES = [
+    (r"/api/auth/register/", RegisterHandler),
+    (r"/api/auth/login/", LoginHandler),
+    (r"/api/auth/logout/", LogoutHandler),
+    (r"/api/auth/refresh/", RefreshHandler),
+    (r"/api/auth/me/", MeHandler),
+]

@@ -32,6 +32,8 @@ class ApiHandler(BaseHandler):
     """
 
     permissions: dict[str, str] = {}
+    # False for handlers that read their body themselves (CSV, file uploads, streaming).
+    json_body = True
     body: dict[str, Any]
     user: User | None = None
 
@@ -55,7 +57,8 @@ class ApiHandler(BaseHandler):
         return token.strip()
 
     def _json_body(self) -> dict[str, Any]:
-        if self.request.method not in ("POST", "PUT", "PATCH") or not self.request.body:
+        if (not self.json_body or self.request.method not in ("POST", "PUT", "PATCH")
+                or not self.request.body):
             return {}
         try:
             body = json.loads(self.request.body)

@@ -58,3 +58,10 @@ class RemoteStartHandler(ApiHandler):
             raise errors.ChargerRejected(f"charger {charger_id} rejected the remote start",
                                          status=result.status, charger_id=charger_id)
         self.send_json(body)
+
+
+ROUTES = [
+    (r"/api/chargers/", ChargersHandler),
+    (r"/api/chargers/start/([^/]+)/", RemoteStartHandler),
+    (r"/api/chargers/([^/]+)/", ChargerHandler),
+]

@@ -24,3 +24,6 @@ class HealthHandler(ApiHandler):
             return
         self.send_json({"status": "ok", "time": to_rfc3339(utcnow()),
                         "chargers_online": len(self.services.chargers)})
+
+
+ROUTES = [(r"/healthz", HealthHandler)]

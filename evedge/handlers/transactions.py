@@ -48,3 +48,9 @@ class TransactionHandler(ApiHandler):
         """One transaction with its meter samples (``?samples_limit=``, default 1000)."""
         limit = self.int_argument("samples_limit", 1000, 0, 100000)
         self.send_json(queries.transaction_detail(int(transaction_id), limit))
+
+
+ROUTES = [
+    (r"/api/transactions/", TransactionsHandler),
+    (r"/api/transactions/([0-9]{1,18})/", TransactionHandler),
+]

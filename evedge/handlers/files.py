@@ -1,0 +1,3 @@
+"""REST: /api/files/ (being written)."""
+
+ROUTES: list = []

@@ -1,0 +1,3 @@
+"""REST: /api/id_tags/ (being written)."""
+
+ROUTES: list = []

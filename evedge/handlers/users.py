@@ -1,0 +1,3 @@
+"""REST: /api/users/ (being written)."""
+
+ROUTES: list = []
