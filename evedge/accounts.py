@@ -39,7 +39,8 @@ class Accounts:
 
     # --- helpers ------------------------------------------------------------------------
 
-    async def _hash(self, password: str) -> str:
+    async def hash_password(self, password: str) -> str:
+        """bcrypt off the event loop (also used for charger passwords)."""
         return await asyncio.get_running_loop().run_in_executor(
             None, auth.hash_password, password, self._config.bcrypt_rounds)
 
@@ -77,7 +78,7 @@ class Accounts:
         username, password = self.validate_credentials(username, password)
         if self._config.registration == "closed" and User.select().exists():
             raise errors.Forbidden("self-registration is closed; ask an admin for an account")
-        hashed = await self._hash(password)
+        hashed = await self.hash_password(password)
         user = self._create(username, hashed, self._config.registration_role, first_is_admin=True)
         return user, self._issue(user)
 
@@ -86,7 +87,7 @@ class Accounts:
         username, password = self.validate_credentials(username, password)
         if role not in ROLES:
             raise errors.BadRequest(f"role must be one of {', '.join(ROLES)}", field="role")
-        hashed = await self._hash(password)
+        hashed = await self.hash_password(password)
         return self._create(username, hashed, role, first_is_admin=False)
 
     def _create(self, username: str, hashed: str, role: str, first_is_admin: bool) -> User:
@@ -99,6 +100,40 @@ class Accounts:
                 return User.create(username=username, password_hash=hashed, role=role)
         except peewee.IntegrityError:
             raise errors.Conflict("this username is taken", field="username") from None
+
+    async def update_user(self, user_id: int, changes: dict, acting: User) -> User:
+        """Change role, active flag or password; disabling or demoting ends the user's
+        logins. The last active admin can be neither demoted nor disabled."""
+        user = User.get_or_none(User.id == user_id)
+        if user is None:
+            raise errors.NotFound(f"user {user_id} does not exist")
+        unknown = sorted(set(changes) - {"role", "is_active", "password"})
+        if unknown:
+            raise errors.BadRequest(f"{unknown[0]} cannot be changed", field=unknown[0])
+        role, active = changes.get("role", user.role), changes.get("is_active", user.is_active)
+        if role not in ROLES:
+            raise errors.BadRequest(f"role must be one of {', '.join(ROLES)}", field="role")
+        if not isinstance(active, bool):
+            raise errors.BadRequest("is_active must be true or false", field="is_active")
+        hashed = None
+        if "password" in changes:
+            _, password = self.validate_credentials(user.username, changes["password"])
+            hashed = await self.hash_password(password)
+        with database.atomic():
+            if user.role == "admin" and (role != "admin" or not active) and User.select().where(
+                    User.role == "admin", User.is_active == True, User.id != user.id  # noqa: E712
+            ).count() == 0:
+                raise errors.Conflict("the last active admin cannot be demoted or disabled",
+                                      field="role" if role != "admin" else "is_active")
+            ends_logins = role != user.role or not active or hashed is not None
+            user.role, user.is_active = role, active
+            if hashed is not None:
+                user.password_hash = hashed
+            user.save()
+            if ends_logins and user.id != acting.id:
+                LoginSession.update(revoked_at=utcnow()).where(
+                    LoginSession.user == user, LoginSession.revoked_at.is_null()).execute()
+        return user
 
     async def login(self, username: object, password: object) -> tuple[User, TokenPair]:
         if not isinstance(username, str) or not isinstance(password, str):

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import tornado.web
 
 from . import paths
-from .handlers import auth, chargers, files, health, id_tags, transactions, users
+from .handlers import auth, chargers, commands, files, health, id_tags, transactions, users
 from .handlers.base import NotFoundApiHandler
 from .handlers.ocpp_socket import OcppSocketHandler
 
 if TYPE_CHECKING:
     from .services import Services
 
-MODULES = (health, auth, users, id_tags, files, transactions, chargers)
+MODULES = (health, auth, users, id_tags, files, transactions, commands, chargers)
 
 
 def make_app(services: Services) -> tornado.web.Application:

@@ -193,6 +193,11 @@ def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_sta
     info = id_tag_info(id_tag, policy, now)
     transaction_id = store.insert_transaction(charger_id, connector_id, id_tag, info["status"],
                                               reservation_id, meter_start, start_time, now)
+    if reservation_id is not None and not store.use_reservation(reservation_id, charger_id,
+                                                                transaction_id, now):
+        store.record_anomaly(charger_id, "unknown_reservation",
+                             f"transaction {transaction_id} names reservation {reservation_id}",
+                             now)
     return StartedTransaction(transaction_id, info, False, superseded)
 
 

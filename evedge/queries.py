@@ -8,11 +8,12 @@ registry, so callers pass it in as a predicate.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Callable, Iterable
 
 from . import errors
 from .charging import ENERGY_REGISTER, energy_wh
-from .models import Charger, Connector, MeterSample, Transaction
+from .models import Charger, CommandLog, Connector, MeterSample, Transaction
 from .timeutil import to_rfc3339
 
 IsOnline = Callable[[str], bool]
@@ -202,3 +203,33 @@ def charger_detail(charger_id: str, is_online: IsOnline,
     if not page:
         raise errors.NotFound(f"charger {charger_id} is not known")
     return page[0]
+
+
+# --- audit log ---------------------------------------------------------------------------------
+
+def command_log(charger: str | None = None, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    query = CommandLog.select()
+    if charger:
+        query = query.where(CommandLog.charger == charger)
+    total = query.count()
+    items = [{
+        "id": entry.id,
+        "charger_id": entry.charger_id,
+        "username": entry.username,
+        "action": entry.action,
+        "request": _json_or_text(entry.request),
+        "outcome": entry.outcome,
+        "response": _json_or_text(entry.response),
+        "sent_at": _time(entry.sent_at),
+        "answered_at": _time(entry.answered_at),
+    } for entry in query.order_by(CommandLog.id.desc()).limit(limit).offset(offset)]
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+def _json_or_text(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text

@@ -101,6 +101,7 @@ async def _maintenance(services: Services, period: float = 30.0) -> None:
             for transaction_id in closed:
                 services.events.publish("transaction.stopped", transaction_id=transaction_id,
                                         inferred=True)
+            services.committer.run(lambda: store.expire_reservations(now))
             if config.meter_retention_days > 0:
                 cutoff = now - dt.timedelta(days=config.meter_retention_days)
                 services.committer.run(lambda: store.delete_samples_before(cutoff))

@@ -14,7 +14,7 @@ from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from .models import (Anomaly, Charger, Connector, DataTransferRecord, IdTag, KeyValue, MeterSample,
-                     StatusEvent, Transaction, database)
+                     Reservation, StatusEvent, Transaction, database)
 from .timeutil import db_time
 
 
@@ -34,7 +34,7 @@ def _fetchone(text: str, params: Sequence[Any] = ()):
 CH, CO, SE = Charger._meta.table_name, Connector._meta.table_name, StatusEvent._meta.table_name
 TX, MS, IT = Transaction._meta.table_name, MeterSample._meta.table_name, IdTag._meta.table_name
 AN, DT = Anomaly._meta.table_name, DataTransferRecord._meta.table_name
-MT = KeyValue._meta.table_name
+MT, RS = KeyValue._meta.table_name, Reservation._meta.table_name
 
 
 # --- chargers ------------------------------------------------------------------------------
@@ -147,6 +147,22 @@ def insert_transaction(charger_id: str, connector_id: int, id_tag_value: str, au
         (charger_id, connector_id, id_tag_value, auth_status, reservation_id, meter_start,
          db_time(start_time), db_time(now), False))
     return cursor.fetchone()[0]
+
+
+def use_reservation(reservation_id: int, charger_id: str, transaction_id: int,
+                    now: dt.datetime) -> bool:
+    """Mark a reservation as used by a transaction; False if it is not this charger's."""
+    cursor = _execute(f'UPDATE "{RS}" SET status = ?, transaction_id = ?, updated_at = ? '
+                      'WHERE id = ? AND charger_id = ?',
+                      ("Used", transaction_id, db_time(now), reservation_id, charger_id))
+    return cursor.rowcount > 0
+
+
+def expire_reservations(now: dt.datetime) -> int:
+    cursor = _execute(f'UPDATE "{RS}" SET status = ?, updated_at = ? WHERE status IN (?, ?) '
+                      'AND expiry_date <= ?',
+                      ("Expired", db_time(now), "Requested", "Accepted", db_time(now)))
+    return cursor.rowcount
 
 
 def open_transactions(charger_id: str, connector_id: int | None = None) -> list[tuple[int, int]]:

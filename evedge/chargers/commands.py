@@ -1,23 +1,27 @@
 """Commands to chargers (CS -> CP calls): gatekeeping, timeouts, the audit log.
 
-The REST layer calls ``Commands.send`` and gets the charger's answer as a
-``call_result`` dataclass, or one of the domain errors in ``errors.py``, which
-it maps to 404/409/502/503/504.
+``Commands.run`` is the REST API's entry: validate the body against the OCPP
+schema, check the charger may receive commands, let ``operations`` prepare the
+body, send, and keep what the answer teaches us. ``Commands.send`` is the raw
+path for callers that build the ``ocpp.v16.call`` payload themselves. Both map
+failures to the domain errors of ``errors.py`` (404/409/502/503/504).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, is_dataclass
+from dataclasses import asdict
 from typing import Any
 
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 
-from .. import errors
+from .. import errors, operations
 from ..charging import as_json
 from ..models import Charger, CommandLog
 from ..timeutil import utcnow
+from . import catalog
 from .registry import ConnectedChargers
+from .session import ChargePointSession
 
 log = logging.getLogger(__name__)
 
@@ -27,19 +31,57 @@ class Commands:
         self._chargers = chargers
         self._timeout = timeout
 
+    async def run(self, charger_id: str, slug: str, body: dict[str, Any],
+                  username: str = "") -> dict[str, Any]:
+        """Run a REST command by its slug; returns the charger's answer in snake_case."""
+        command = catalog.lookup(slug)
+        catalog.build(command, body)  # a bad body is a 400 before anything else
+        session = self._live_session(charger_id, command.action, body, username)
+        body = operations.prepare(command.action, charger_id, body)
+        try:
+            result = await self._request(session, command.payload_class(**body), username)
+        except errors.EvedgeError as exc:
+            operations.abandon(command.action, body,
+                               "callerror" if isinstance(exc, errors.ChargerCallError) else "none")
+            raise
+        response = asdict(result)
+        operations.record(command.action, charger_id, body, response)
+        if command.action == "ReserveNow":
+            response["reservation_id"] = body["reservation_id"]
+        return response
+
     async def send(self, charger_id: str, payload: Any, username: str = "") -> Any:
-        """Send ``payload`` (an ``ocpp.v16.call`` dataclass) and return the charger's answer."""
+        """Send an ``ocpp.v16.call`` dataclass and return the charger's call_result."""
+        session = self._live_session(charger_id, type(payload).__name__, asdict(payload),
+                                     username)
+        return await self._request(session, payload, username)
+
+    def _live_session(self, charger_id: str, action: str, body: dict[str, Any],
+                      username: str) -> ChargePointSession:
+        """The charger's session if it may receive a command now; refusals are audited."""
         session = self._chargers.get(charger_id)
         if session is None:
             if not Charger.select().where(Charger.id == charger_id).exists():
                 raise errors.NotFound(f"charger {charger_id} is not known")
+            self._refused(charger_id, action, body, username, "offline")
             raise errors.ChargerOffline(f"charger {charger_id} is not connected")
         if session.registration_status != "Accepted":
             # architecture.md §5: nothing is sent to a Pending or Rejected charger.
+            self._refused(charger_id, action, body, username, "not_accepted")
             raise errors.ChargerNotAccepted(
                 f"charger {charger_id} is {session.registration_status}, not Accepted",
                 registration_status=session.registration_status)
+        return session
+
+    @staticmethod
+    def _refused(charger_id: str, action: str, body: dict[str, Any], username: str,
+                 outcome: str) -> None:
+        CommandLog.create(charger=charger_id, username=username, action=action,
+                          request=as_json(body), outcome=outcome, sent_at=utcnow())
+
+    async def _request(self, session: ChargePointSession, payload: Any, username: str) -> Any:
         action = type(payload).__name__
+        charger_id = session.id
         entry = CommandLog.create(charger=charger_id, username=username, action=action,
                                   request=as_json(asdict(payload)), outcome="sent",
                                   sent_at=utcnow())
@@ -62,7 +104,7 @@ class Commands:
             self._finish(entry, "offline", None)
             raise errors.ChargerOffline(
                 f"charger {charger_id} disconnected before answering {action}") from None
-        self._finish(entry, "answered", asdict(result) if is_dataclass(result) else result)
+        self._finish(entry, "answered", asdict(result))
         return result
 
     @staticmethod

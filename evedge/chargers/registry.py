@@ -44,6 +44,16 @@ class ConnectedChargers:
     def get(self, charger_id: str) -> ChargePointSession | None:
         return self._sessions.get(charger_id)
 
+    def registration_changed(self, charger_id: str, status: str) -> None:
+        """An admin changed the registration status of a charger.
+
+        A downgrade (Pending, Rejected) stops commands at once; an approval takes
+        effect with the charger's next BootNotification, which is answered with it.
+        """
+        session = self._sessions.get(charger_id)
+        if session is not None and status != "Accepted":
+            session.registration_status = status
+
     def is_online(self, charger_id: str) -> bool:
         return charger_id in self._sessions
 

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from ocpp.v16 import call
-
-from .. import errors, queries
+from .. import fleet, queries
 from .base import ApiHandler
 
 MAX_PAGE = 1000
 
 
 class ChargersHandler(ApiHandler):
-    permissions = {"GET": "viewer"}
+    permissions = {"GET": "viewer", "POST": "admin"}
 
     def get(self) -> None:
         """All chargers with connectors, online flag, last seen and active transactions.
@@ -26,42 +24,41 @@ class ChargersHandler(ApiHandler):
         self.set_header("X-Total-Count", str(total))
         self.send_json(page)
 
+    async def post(self) -> None:
+        """Pre-register a charger: ``{"id", "label", "location", "registration_status",
+        "password"}`` (all but id optional)."""
+        _, password = fleet.password_change(self.body)
+        hashed = await self.services.accounts.hash_password(password) if password else None
+        charger = fleet.create_charger(self.body, hashed)
+        self.send_json(self._detail(charger.id), status=201)
+
+    def _detail(self, charger_id: str) -> dict:
+        return charger_detail(self.services, charger_id)
+
 
 class ChargerHandler(ApiHandler):
-    permissions = {"GET": "viewer"}
+    permissions = {"GET": "viewer", "PATCH": "admin"}
 
     def get(self, charger_id: str) -> None:
-        """One charger in detail."""
-        self.send_json(queries.charger_detail(charger_id, self.services.chargers.is_online,
-                                              self.services.last_seen))
+        """One charger with its configuration, reservations and charging profiles."""
+        self.send_json(charger_detail(self.services, charger_id))
+
+    async def patch(self, charger_id: str) -> None:
+        """Approve/reject (``registration_status``), relabel, set or remove the password."""
+        changed, password = fleet.password_change(self.body)
+        hashed = await self.services.accounts.hash_password(password) if password else None
+        charger = fleet.update_charger(charger_id, self.body, hashed, changed)
+        self.services.chargers.registration_changed(charger_id, charger.registration_status)
+        self.send_json(charger_detail(self.services, charger_id))
 
 
-class RemoteStartHandler(ApiHandler):
-    permissions = {"POST": "operator"}
-
-    async def post(self, charger_id: str) -> None:
-        """Send RemoteStartTransaction and report the charger's answer (409 when Rejected)."""
-        id_tag = self.body.get("id_tag")
-        if not isinstance(id_tag, str) or not 1 <= len(id_tag) <= 20:
-            raise errors.BadRequest("id_tag must be a string of 1 to 20 characters",
-                                    field="id_tag")
-        connector_id = self.body.get("connector_id")
-        if connector_id is not None and (type(connector_id) is not int or connector_id < 1):
-            raise errors.BadRequest("connector_id must be a positive integer",
-                                    field="connector_id")
-        result = await self.services.commands.send(
-            charger_id, call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id),
-            username=self.user.username)
-        body = {"status": result.status, "charger_id": charger_id,
-                "connector_id": connector_id, "id_tag": id_tag}
-        if result.status != "Accepted":
-            raise errors.ChargerRejected(f"charger {charger_id} rejected the remote start",
-                                         status=result.status, charger_id=charger_id)
-        self.send_json(body)
+def charger_detail(services, charger_id: str) -> dict:
+    body = queries.charger_detail(charger_id, services.chargers.is_online, services.last_seen)
+    body.update(fleet.charger_extras(charger_id))
+    return body
 
 
 ROUTES = [
     (r"/api/chargers/", ChargersHandler),
-    (r"/api/chargers/start/([^/]+)/", RemoteStartHandler),
     (r"/api/chargers/([^/]+)/", ChargerHandler),
 ]

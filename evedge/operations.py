@@ -1,0 +1,193 @@
+"""What remote commands and their answers teach us, kept in the database.
+
+``prepare`` runs before a command is sent (it may fill in ids evedge owns, such
+as a new reservationId); ``record`` runs after the charger answered. Both take
+the snake_case body and response as plain dicts: no OCPP framing, no Tornado.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, Callable
+
+from .models import (Charger, ChargingProfileRecord, LocalListEntry, Reservation, database)
+from .timeutil import parse_charger_time, utcnow
+
+log = logging.getLogger(__name__)
+
+Body = dict[str, Any]
+
+
+# --- before sending ------------------------------------------------------------------------
+
+def prepare(action: str, charger_id: str, body: Body) -> Body:
+    """Complete a command body before it is sent; returns the body to send."""
+    if action == "ReserveNow":
+        return _prepare_reservation(charger_id, body)
+    return body
+
+
+def _prepare_reservation(charger_id: str, body: Body) -> Body:
+    """evedge numbers reservations itself unless the caller chose an id (OCPP 1.6 §5.13:
+    a ReserveNow with a known reservationId replaces that reservation)."""
+    fields = dict(charger=charger_id, connector_id=body["connector_id"], id_tag=body["id_tag"],
+                  parent_id_tag=body.get("parent_id_tag"),
+                  expiry_date=parse_charger_time(body["expiry_date"]), status="Requested",
+                  updated_at=utcnow())
+    with database.atomic():
+        if body.get("reservation_id") is None:
+            reservation = Reservation.create(**fields)
+            return {**body, "reservation_id": reservation.id}
+        updated = Reservation.update(**fields).where(Reservation.id == body["reservation_id"])
+        if not updated.execute():
+            Reservation.create(id=body["reservation_id"], **fields)
+    return body
+
+
+def abandon(action: str, body: Body, outcome: str) -> None:
+    """The command got no usable answer (timeout, disconnect, CALLERROR)."""
+    if action == "ReserveNow" and body.get("reservation_id") is not None:
+        Reservation.update(status="NoAnswer" if outcome != "callerror" else "Error",
+                           updated_at=utcnow()).where(
+            Reservation.id == body["reservation_id"], Reservation.status == "Requested").execute()
+
+
+# --- after the answer ------------------------------------------------------------------------
+
+def record(action: str, charger_id: str, body: Body, response: Body) -> None:
+    """Keep what the charger's answer to ``action`` tells us."""
+    recorder = _RECORDERS.get(action)
+    if recorder is not None:
+        with database.atomic():
+            recorder(charger_id, body, response)
+
+
+def _configuration(charger_id: str, body: Body, response: Body) -> None:
+    charger = Charger.get_by_id(charger_id)
+    known = {} if not body.get("key") else stored_configuration(charger)
+    for item in response.get("configuration_key") or ():
+        known[item["key"]] = {"value": item.get("value"), "readonly": item.get("readonly")}
+    for key in response.get("unknown_key") or ():
+        known.pop(key, None)
+    charger.configuration = json.dumps(known, sort_keys=True)
+    charger.save(only=[Charger.configuration])
+
+
+def _change_configuration(charger_id: str, body: Body, response: Body) -> None:
+    if response.get("status") not in ("Accepted", "RebootRequired"):
+        return
+    charger = Charger.get_by_id(charger_id)
+    known = stored_configuration(charger)
+    entry = known.get(body["key"], {"readonly": False})
+    entry["value"] = body["value"]
+    if response["status"] == "RebootRequired":
+        entry["reboot_required"] = True
+    known[body["key"]] = entry
+    charger.configuration = json.dumps(known, sort_keys=True)
+    charger.save(only=[Charger.configuration])
+
+
+def stored_configuration(charger: Charger) -> dict[str, Any]:
+    try:
+        return json.loads(charger.configuration) if charger.configuration else {}
+    except ValueError:
+        return {}
+
+
+def _reserve_now(charger_id: str, body: Body, response: Body) -> None:
+    Reservation.update(status=response["status"], updated_at=utcnow()).where(
+        Reservation.id == body["reservation_id"]).execute()
+
+
+def _cancel_reservation(charger_id: str, body: Body, response: Body) -> None:
+    if response["status"] == "Accepted":
+        Reservation.update(status="Cancelled", updated_at=utcnow()).where(
+            Reservation.id == body["reservation_id"]).execute()
+
+
+def _save_profile(charger_id: str, connector_id: int, profile: Body, status: str) -> None:
+    ChargingProfileRecord.create(
+        charger=charger_id, connector_id=connector_id,
+        profile_id=profile["charging_profile_id"], stack_level=profile["stack_level"],
+        purpose=profile["charging_profile_purpose"],
+        profile=json.dumps(profile, sort_keys=True, default=str), status=status)
+
+
+def _set_charging_profile(charger_id: str, body: Body, response: Body) -> None:
+    _save_profile(charger_id, body["connector_id"], body["cs_charging_profiles"],
+                  response["status"])
+
+
+def _remote_start(charger_id: str, body: Body, response: Body) -> None:
+    if body.get("charging_profile") and response["status"] == "Accepted":
+        _save_profile(charger_id, body.get("connector_id") or 0, body["charging_profile"],
+                      "Accepted")
+
+
+def _clear_charging_profile(charger_id: str, body: Body, response: Body) -> None:
+    if response["status"] != "Accepted":
+        return
+    query = ChargingProfileRecord.update(status="Cleared", cleared_at=utcnow()).where(
+        ChargingProfileRecord.charger == charger_id, ChargingProfileRecord.status == "Accepted")
+    criteria = {"id": ChargingProfileRecord.profile_id,
+                "connector_id": ChargingProfileRecord.connector_id,
+                "charging_profile_purpose": ChargingProfileRecord.purpose,
+                "stack_level": ChargingProfileRecord.stack_level}
+    for key, column in criteria.items():
+        if body.get(key) is not None:
+            query = query.where(column == body[key])
+    query.execute()
+
+
+def _send_local_list(charger_id: str, body: Body, response: Body) -> None:
+    if response["status"] != "Accepted":
+        return
+    apply_local_list(charger_id, body["list_version"], body["update_type"],
+                     body.get("local_authorization_list") or [])
+
+
+def apply_local_list(charger_id: str, version: int, update_type: str,
+                     entries: list[Body]) -> None:
+    """Mirror an accepted SendLocalList: the charger's list now holds these entries."""
+    if update_type == "Full":
+        LocalListEntry.delete().where(LocalListEntry.charger == charger_id).execute()
+    for entry in entries:
+        info = entry.get("id_tag_info")
+        LocalListEntry.delete().where(LocalListEntry.charger == charger_id,
+                                      LocalListEntry.id_tag == entry["id_tag"]).execute()
+        if info:  # a differential entry without idTagInfo removes the tag (OCPP 1.6 §5.15)
+            LocalListEntry.create(charger=charger_id, id_tag=entry["id_tag"],
+                                  status=info["status"],
+                                  expiry_date=parse_charger_time(info.get("expiry_date")),
+                                  parent_id_tag=info.get("parent_id_tag"))
+    Charger.update(local_list_version=version).where(Charger.id == charger_id).execute()
+
+
+def _get_local_list_version(charger_id: str, body: Body, response: Body) -> None:
+    Charger.update(local_list_version=response["list_version"]).where(
+        Charger.id == charger_id).execute()
+
+
+def _charger_status(field: str, value: str) -> Callable[[str, Body, Body], None]:
+    def recorder(charger_id: str, body: Body, response: Body) -> None:
+        Charger.update({getattr(Charger, field): value,
+                        getattr(Charger, field + "_at"): utcnow()}).where(
+            Charger.id == charger_id).execute()
+    return recorder
+
+
+_RECORDERS: dict[str, Callable[[str, Body, Body], None]] = {
+    "GetConfiguration": _configuration,
+    "ChangeConfiguration": _change_configuration,
+    "ReserveNow": _reserve_now,
+    "CancelReservation": _cancel_reservation,
+    "SetChargingProfile": _set_charging_profile,
+    "RemoteStartTransaction": _remote_start,
+    "ClearChargingProfile": _clear_charging_profile,
+    "SendLocalList": _send_local_list,
+    "GetLocalListVersion": _get_local_list_version,
+    # Until the charger's own status notifications arrive.
+    "UpdateFirmware": _charger_status("firmware_status", "UpdateRequested"),
+    "GetDiagnostics": _charger_status("diagnostics_status", "Requested"),
+}
