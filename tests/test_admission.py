@@ -1,0 +1,141 @@
+"""Charger admission: policies for unknown ids, approval, Basic auth (profile 1), TLS (profile 2)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import ssl
+
+import pytest
+import tornado.httpserver
+import tornado.testing
+import trustme
+import websockets
+
+from evedge.app import make_app
+from evedge.models import Charger
+from evedge.server import tls_context
+from evedge.services import build_services
+
+from conftest import make_config
+
+BOOT = [2, "boot", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
+
+
+async def ocpp_call(ws, frame) -> list:
+    await ws.send(json.dumps(frame))
+    return json.loads(await asyncio.wait_for(ws.recv(), 5))
+
+
+def basic(user: str, password: str) -> dict:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def test_reject_policy_refuses_unknown_ids_before_upgrade(start_server):
+    running = await start_server(admission="reject")
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"{running.ocpp_url}/CP-NEW", subprotocols=["ocpp1.6"]):
+            pass
+    assert refused.value.response.status_code == 404
+    assert Charger.select().count() == 0
+    Charger.create(id="CP-KNOWN")
+    async with websockets.connect(f"{running.ocpp_url}/CP-KNOWN",
+                                  subprotocols=["ocpp1.6"]) as ws:
+        assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
+
+
+async def test_pending_charger_is_approved_by_an_admin(start_server):
+    running = await start_server(admission="pending", boot_retry_interval=7)
+    admin = (await running.api.register())["access"]
+    async with websockets.connect(f"{running.ocpp_url}/CP-P", subprotocols=["ocpp1.6"]) as ws:
+        first = await ocpp_call(ws, BOOT)
+        assert first[2]["status"] == "Pending" and first[2]["interval"] == 7
+        # No command reaches a Pending charger.
+        refused = await running.api.post("/api/chargers/CP-P/reset/", {"type": "Soft"},
+                                         token=admin)
+        assert refused.status == 409 and refused.body["registration_status"] == "Pending"
+        approved = await running.api.request("PATCH", "/api/chargers/CP-P/",
+                                             {"registration_status": "Accepted"}, token=admin)
+        assert approved.status == 200 and approved.body["registration_status"] == "Accepted"
+        second = await ocpp_call(ws, BOOT)
+        assert second[2]["status"] == "Accepted" and second[2]["interval"] == 300
+
+
+async def test_rejecting_a_connected_charger_stops_commands_at_once(start_server):
+    running = await start_server()
+    admin = (await running.api.register())["access"]
+    async with websockets.connect(f"{running.ocpp_url}/CP-R", subprotocols=["ocpp1.6"]) as ws:
+        assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
+        await running.api.request("PATCH", "/api/chargers/CP-R/",
+                                  {"registration_status": "Rejected"}, token=admin)
+        refused = await running.api.post("/api/chargers/CP-R/clear-cache/", {}, token=admin)
+        assert refused.status == 409
+        assert (await ocpp_call(ws, BOOT))[2]["status"] == "Rejected"
+
+
+async def test_pre_registered_charger_with_password_needs_basic_auth(start_server):
+    running = await start_server(admission="reject")
+    admin = (await running.api.register())["access"]
+    created = await running.api.post("/api/chargers/", {
+        "id": "CP-SEC", "label": "Bay 4", "location": "North yard",
+        "password": "s3cret-charger-key"}, token=admin)
+    assert created.status == 201 and created.body["has_password"] is True
+    assert created.body["label"] == "Bay 4"
+    url = f"{running.ocpp_url}/CP-SEC"
+    for headers in ({}, basic("CP-SEC", "wrong-password-1"), basic("OTHER", "s3cret-charger-key")):
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(url, subprotocols=["ocpp1.6"],
+                                          additional_headers=headers):
+                pass
+        assert refused.value.response.status_code == 401
+    async with websockets.connect(url, subprotocols=["ocpp1.6"],
+                                  additional_headers=basic("CP-SEC", "s3cret-charger-key")) as ws:
+        assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
+    # Removing the password opens the charger again.
+    await running.api.request("PATCH", "/api/chargers/CP-SEC/", {"password": None}, token=admin)
+    async with websockets.connect(url, subprotocols=["ocpp1.6"]) as ws:
+        assert (await ocpp_call(ws, BOOT))[0] == 3
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"id": ""}, "id"),
+    ({"id": "a/b"}, "id"),
+    ({"id": "CP-1", "registration_status": "Maybe"}, "registration_status"),
+    ({"id": "CP-1", "password": "short"}, "password"),
+    ({"id": "CP-1", "label": "x" * 101}, "label"),
+])
+async def test_bad_charger_registration_is_400(api, body, field):
+    admin = (await api.register())["access"]
+    response = await api.post("/api/chargers/", body, token=admin)
+    assert response.status == 400 and response.body["field"] == field
+
+
+async def test_only_admins_manage_chargers(api):
+    await api.register("admin", "correct-horse")
+    operator = (await api.register("olga", "operator-pass"))["access"]
+    assert (await api.post("/api/chargers/", {"id": "CP-1"}, token=operator)).status == 403
+
+
+async def test_tls_wss_with_basic_auth(tmp_path):
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1", "localhost")
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    config = make_config(tmp_path, tls_cert=str(tmp_path / "cert.pem"),
+                         tls_key=str(tmp_path / "key.pem"))
+    services = await build_services(config)
+    sock, port = tornado.testing.bind_unused_port()
+    http = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls_context(config))
+    http.add_sockets([sock])
+    try:
+        client_ssl = ssl.create_default_context()
+        authority.configure_trust(client_ssl)
+        async with websockets.connect(f"wss://127.0.0.1:{port}/ocpp/CP-TLS",
+                                      subprotocols=["ocpp1.6"], ssl=client_ssl) as ws:
+            assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
+            assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+    finally:
+        http.stop()
+        await services.close()
