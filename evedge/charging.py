@@ -244,9 +244,15 @@ def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, time
 
 
 def record_meter_values(charger_id: str, connector_id: int, transaction_id: int | None,
-                        meter_value: list[dict[str, Any]], now: dt.datetime) -> int | None:
-    """Store every sampled value; returns the transaction id they were attached to."""
-    if transaction_id is not None and store.transaction_owner(transaction_id) != charger_id:
+                        meter_value: list[dict[str, Any]], now: dt.datetime,
+                        known_transaction: bool = False) -> int | None:
+    """Store every sampled value; returns the transaction id they were attached to.
+
+    ``known_transaction``: the caller already knows the transaction is this
+    charger's (the session remembers the ids it handed out), which saves a query.
+    """
+    if transaction_id is not None and not known_transaction \
+            and store.transaction_owner(transaction_id) != charger_id:
         store.record_anomaly(charger_id, "unknown_transaction_meter_values",
                              f"MeterValues for unknown transaction {transaction_id}", now)
         transaction_id = None

@@ -119,6 +119,8 @@ class ChargePointSession(ChargePoint):
         self.closed = asyncio.get_running_loop().create_future()
         self._queue: asyncio.Queue | None = None
         self._quirks_seen: set[str] | None = None
+        # Transaction ids known to belong to this charger (saves a query per MeterValues).
+        self._transactions: set[int] = set()
 
     @property
     def _response_queue(self) -> asyncio.Queue:
@@ -285,6 +287,7 @@ class ChargePointSession(ChargePoint):
         started = charging.start_transaction(
             self.id, connector_id, id_tag, meter_start, timestamp, self._services.policy,
             utcnow(), reservation_id=kwargs.get("reservation_id"))
+        self._transactions.add(started.transaction_id)
         if not started.duplicate:
             self._events.publish("transaction.started", charger_id=self.id,
                                  connector_id=connector_id, transaction_id=started.transaction_id,
@@ -299,6 +302,7 @@ class ChargePointSession(ChargePoint):
             self.id, transaction_id, meter_stop, timestamp, self._services.policy, utcnow(),
             reason=kwargs.get("reason"), id_tag=kwargs.get("id_tag"),
             transaction_data=kwargs.get("transaction_data"))
+        self._transactions.discard(transaction_id)
         self._events.publish("transaction.stopped", charger_id=self.id,
                              transaction_id=transaction_id, energy_wh=stopped.energy_wh)
         return call_result.StopTransaction(id_tag_info=stopped.id_tag_info)
@@ -306,8 +310,12 @@ class ChargePointSession(ChargePoint):
     @on(Action.meter_values)
     def on_meter_values(self, connector_id: int, meter_value: list, **kwargs: Any
                         ) -> call_result.MeterValues:
+        requested = kwargs.get("transaction_id")
         transaction_id = charging.record_meter_values(
-            self.id, connector_id, kwargs.get("transaction_id"), meter_value, utcnow())
+            self.id, connector_id, requested, meter_value, utcnow(),
+            known_transaction=requested in self._transactions)
+        if transaction_id is not None:
+            self._transactions.add(transaction_id)
         if self._events.subscriber_count:
             self._events.publish("meter", key=("meter", self.id, connector_id),
                                  charger_id=self.id, connector_id=connector_id,

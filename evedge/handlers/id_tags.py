@@ -1,3 +1,133 @@
-"""REST: /api/id_tags/ (being written)."""
+"""REST: /api/id-tags/ (CRUD, CSV export/import) and chargers' local authorization lists."""
 
-ROUTES: list = []
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ocpp.v16 import call
+from ocpp.v16.enums import UpdateType
+
+from .. import errors, tags
+from .base import ApiHandler
+
+if TYPE_CHECKING:
+    from ..chargers.commands import Commands
+
+MAX_PAGE = 1000
+CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+OCPP_UPDATE_TYPES = {"full": UpdateType.full, "differential": UpdateType.differential}
+
+
+class IdTagsHandler(ApiHandler):
+    permissions = {"GET": "viewer", "POST": "operator"}
+
+    def get(self) -> None:
+        """Tags by id: ?q= (substring of id or note), ?status=, ?limit=&offset="""
+        self.send_json(tags.list_tags(
+            q=self.get_query_argument("q", None),
+            status=self.get_query_argument("status", None),
+            limit=self.int_argument("limit", 50, 1, MAX_PAGE),
+            offset=self.int_argument("offset", 0, 0, 10**9)))
+
+    def post(self) -> None:
+        """Create a tag; 409 when it exists."""
+        self.send_json(tags.create_tag(self.body), status=201)
+
+
+class IdTagHandler(ApiHandler):
+    permissions = {"GET": "viewer", "PATCH": "operator", "DELETE": "operator"}
+
+    def get(self, id_tag: str) -> None:
+        """One tag."""
+        self.send_json(tags.get_tag(id_tag))
+
+    def patch(self, id_tag: str) -> None:
+        """Change the fields given; Authorize answers with the new values at once."""
+        self.send_json(tags.update_tag(id_tag, self.body))
+
+    def delete(self, id_tag: str) -> None:
+        """Delete a tag; 409 while it is the parent of other tags."""
+        tags.delete_tag(id_tag)
+        self.send_json({"deleted": id_tag})
+
+
+class ExportHandler(ApiHandler):
+    permissions = {"GET": "viewer"}
+
+    def get(self) -> None:
+        """All tags as CSV (the columns import reads back)."""
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", 'attachment; filename="id-tags.csv"')
+        self.finish(tags.export_csv())
+
+
+class ImportHandler(IdTagHandler):
+    """POST imports a CSV file. The path also names a tag called "import", which keeps
+    GET/PATCH/DELETE through the inherited verbs instead of becoming unreachable."""
+
+    permissions = {**IdTagHandler.permissions, "POST": "operator"}
+
+    def post(self, _path: str) -> None:
+        """Create or update the tags of a CSV file (text/csv body, or JSON {"csv": ...})."""
+        self.send_json(tags.import_csv(self._csv_text()))
+
+    def _is_csv(self) -> bool:
+        kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+        return kind in CSV_TYPES
+
+    def _json_body(self) -> dict[str, Any]:
+        # The base class parses every POST body as JSON; a CSV body is read by post().
+        return {} if self.request.method == "POST" and self._is_csv() else super()._json_body()
+
+    def _csv_text(self) -> str:
+        if not self._is_csv():
+            text = self.body.get("csv")
+            if not isinstance(text, str):
+                raise errors.BadRequest("send the CSV as a text/csv body or as JSON "
+                                        '{"csv": "..."}', field="csv")
+            return text
+        try:
+            return self.request.body.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise errors.BadRequest("the CSV file must be UTF-8", field="csv") from None
+
+
+class LocalListHandler(ApiHandler):
+    permissions = {"GET": "viewer"}
+
+    def get(self, charger_id: str) -> None:
+        """The local list version and entries we believe the charger holds."""
+        self.send_json(tags.local_list(charger_id))
+
+
+class LocalListSyncHandler(ApiHandler):
+    permissions = {"POST": "operator"}
+
+    async def post(self, charger_id: str) -> None:
+        """Send SendLocalList ({"mode": "differential"|"full"}); the charger's status is data:
+        200 also for Failed or NotSupported, with nothing recorded."""
+        mode = tags.clean_update_type(self.body.get("mode"))
+        send = local_list_sender(self.services.commands, charger_id, self.user.username)
+        self.send_json(await tags.sync_local_list(charger_id, mode, send))
+
+
+def local_list_sender(commands: Commands, charger_id: str, username: str) -> tags.Send:
+    """Turn a planned update into an OCPP SendLocalList; return the charger's status."""
+    async def send(update: tags.LocalListUpdate) -> str:
+        result = await commands.send(charger_id, call.SendLocalList(
+            list_version=update.list_version,
+            update_type=OCPP_UPDATE_TYPES[update.update_type],
+            local_authorization_list=update.entries), username=username)
+        return result.status
+    return send
+
+
+ROUTES = [
+    (r"/api/id-tags/", IdTagsHandler),
+    # Before the <id_tag> route, so that these paths are never read as tag names.
+    (r"/api/id-tags/export\.csv", ExportHandler),
+    (r"/api/id-tags/(import)/", ImportHandler),
+    (r"/api/id-tags/([^/]+)/", IdTagHandler),
+    (r"/api/chargers/([^/]+)/local-list/", LocalListHandler),
+    (r"/api/chargers/([^/]+)/local-list/sync/", LocalListSyncHandler),
+]
