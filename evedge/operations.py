@@ -11,7 +11,8 @@ import json
 import logging
 from typing import Any, Callable
 
-from .models import (Charger, ChargingProfileRecord, LocalListEntry, Reservation, database)
+from . import local_lists
+from .models import Charger, ChargingProfileRecord, Reservation, database
 from .timeutil import parse_charger_time, utcnow
 
 log = logging.getLogger(__name__)
@@ -141,27 +142,10 @@ def _clear_charging_profile(charger_id: str, body: Body, response: Body) -> None
 
 
 def _send_local_list(charger_id: str, body: Body, response: Body) -> None:
-    if response["status"] != "Accepted":
-        return
-    apply_local_list(charger_id, body["list_version"], body["update_type"],
-                     body.get("local_authorization_list") or [])
-
-
-def apply_local_list(charger_id: str, version: int, update_type: str,
-                     entries: list[Body]) -> None:
-    """Mirror an accepted SendLocalList: the charger's list now holds these entries."""
-    if update_type == "Full":
-        LocalListEntry.delete().where(LocalListEntry.charger == charger_id).execute()
-    for entry in entries:
-        info = entry.get("id_tag_info")
-        LocalListEntry.delete().where(LocalListEntry.charger == charger_id,
-                                      LocalListEntry.id_tag == entry["id_tag"]).execute()
-        if info:  # a differential entry without idTagInfo removes the tag (OCPP 1.6 §5.15)
-            LocalListEntry.create(charger=charger_id, id_tag=entry["id_tag"],
-                                  status=info["status"],
-                                  expiry_date=parse_charger_time(info.get("expiry_date")),
-                                  parent_id_tag=info.get("parent_id_tag"))
-    Charger.update(local_list_version=version).where(Charger.id == charger_id).execute()
+    if response["status"] == "Accepted":
+        local_lists.apply_local_list(local_lists.LocalListUpdate(
+            charger_id, body["list_version"], str(body["update_type"]).lower(),
+            body.get("local_authorization_list") or []))
 
 
 def _get_local_list_version(charger_id: str, body: Body, response: Body) -> None:

@@ -117,14 +117,21 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
 # --- id tags -------------------------------------------------------------------------------
 
 def id_tag(tag: str) -> tuple[str, str | None, str | None, int | None] | None:
-    """(status, expiry_date text, parent_id_tag, max_active_transactions) or None."""
-    return _fetchone(f'SELECT status, expiry_date, parent_id_tag, max_active_transactions '
-                     f'FROM "{IT}" WHERE id_tag = ?', (tag,))
+    """(status, expiry_date text, parent_id_tag, max_active_transactions) or None.
+
+    IdToken is a CiString20Type (OCPP 1.6 §7.28): case-insensitive. The exact
+    match uses the primary key; only a miss pays for the case-insensitive scan.
+    """
+    columns = "status, expiry_date, parent_id_tag, max_active_transactions"
+    return (_fetchone(f'SELECT {columns} FROM "{IT}" WHERE id_tag = ?', (tag,))
+            or _fetchone(f'SELECT {columns} FROM "{IT}" WHERE lower(id_tag) = lower(?) LIMIT 1',
+                         (tag,)))
 
 
 def active_transaction_count(tag: str) -> int:
-    return _fetchone(f'SELECT COUNT(*) FROM "{TX}" WHERE id_tag = ? AND stop_received_at IS NULL',
-                     (tag,))[0]
+    """Open transactions the tag was accepted for (refused starts do not count)."""
+    return _fetchone(f'SELECT COUNT(*) FROM "{TX}" WHERE id_tag = ? AND stop_received_at IS NULL '
+                     "AND auth_status = 'Accepted'", (tag,))[0]
 
 
 # --- transactions --------------------------------------------------------------------------

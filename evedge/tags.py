@@ -1,9 +1,8 @@
-"""Id tags: validation, CRUD, CSV import/export, and chargers' local authorization lists.
+"""Id tags (RFID cards): validation, CRUD, CSV import and export.
 
 Free of Tornado and of the ``ocpp`` library: handlers pass plain values in and
-get JSON-ready dicts back. A local list update is described here as plain data
-(:class:`LocalListUpdate`); the caller turns it into a SendLocalList and hands
-back the charger's answer.
+get JSON-ready dicts back. Chargers' local lists built from these tags are in
+``local_lists.py``.
 """
 
 from __future__ import annotations
@@ -12,19 +11,18 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Iterable
+from typing import Any, Callable
 
 import peewee
 
 from . import errors
-from .models import ID_TAG_STATUSES, Charger, IdTag, LocalListEntry, database
+from .models import ID_TAG_STATUSES, IdTag, database
 from .timeutil import parse_api_time, to_rfc3339, utcnow
 
 FIELDS = ("id_tag", "status", "expiry_date", "parent_id_tag", "max_active_transactions", "note")
 MAX_ID_TAG = 20   # OCPP 1.6 IdToken: CiString20Type
 MAX_NOTE = 200
 MAX_REPORTED_ERRORS = 100
-UPDATE_TYPES = ("differential", "full")
 _MISSING = object()  # "no such tag" in parent lookups (None means "a tag without parent")
 
 
@@ -153,8 +151,13 @@ def tag_json(tag: IdTag) -> dict[str, Any]:
     }
 
 
+def _same_tag(id_tag: str):
+    """Id tags are case-insensitive (CiString20Type): "04ab" and "04AB" are one card."""
+    return peewee.fn.LOWER(IdTag.id_tag) == id_tag.lower()
+
+
 def _get(id_tag: str) -> IdTag:
-    tag = IdTag.get_or_none(IdTag.id_tag == id_tag)
+    tag = IdTag.get_or_none(IdTag.id_tag == id_tag) or IdTag.get_or_none(_same_tag(id_tag))
     if tag is None:
         raise errors.NotFound(f"id tag {id_tag} is not known")
     return tag
@@ -185,7 +188,7 @@ def create_tag(values: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     try:
         with database.atomic():
-            if IdTag.select().where(IdTag.id_tag == id_tag).exists():
+            if IdTag.select().where(_same_tag(id_tag)).exists():
                 raise errors.Conflict(f"id tag {id_tag} exists already", field="id_tag")
             check_parent(id_tag, fields.get("parent_id_tag"), _db_parent)
             tag = IdTag.create(id_tag=id_tag, created_at=now, updated_at=now, **fields)
@@ -214,7 +217,7 @@ def update_tag(id_tag: str, values: dict[str, Any]) -> dict[str, Any]:
 def delete_tag(id_tag: str) -> None:
     """Delete a tag; refused while other tags name it as their parent."""
     with database.atomic():
-        _get(id_tag)
+        id_tag = _get(id_tag).id_tag
         children = [row[0] for row in IdTag.select(IdTag.id_tag)
                     .where(IdTag.parent_id_tag == id_tag).order_by(IdTag.id_tag).limit(10).tuples()]
         if children:
@@ -354,7 +357,7 @@ def _write_rows(rows: list[CsvRow], existing: dict[str, str | None]) -> dict[str
     now = utcnow()
     new = [{"id_tag": row.id_tag, "created_at": now, "updated_at": now, **row.fields}
            for row in rows if row.id_tag not in existing]
-    for batch in _batches(new, 100):
+    for batch in peewee.chunked(new, 100):
         # insert_many needs the same keys in every row: fill in the model defaults.
         IdTag.insert_many([_with_defaults(values) for values in batch]).execute()
     updated = [row for row in rows if row.id_tag in existing]
@@ -369,153 +372,3 @@ def _with_defaults(values: dict[str, Any]) -> dict[str, Any]:
     return {**defaults, **values}
 
 
-def _batches(items: list, size: int) -> Iterable[list]:
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
-
-
-# --- local authorization lists (OCPP 1.6 §3.5.3, SendLocalList §5.15) ---------------------------
-
-@dataclass(frozen=True)
-class LocalListUpdate:
-    """One SendLocalList as plain data: ``entries`` are AuthorizationData in snake case;
-    an entry without ``id_tag_info`` removes the tag (differential updates only)."""
-
-    charger_id: str
-    list_version: int
-    update_type: str  # "full" | "differential"
-    entries: list[dict[str, Any]]
-
-
-Send = Callable[[LocalListUpdate], Awaitable[str]]
-
-
-def clean_update_type(value: Any) -> str:
-    if value is None:
-        return "differential"
-    if not isinstance(value, str) or value.lower() not in UPDATE_TYPES:
-        raise _bad("mode must be differential or full", "mode")
-    return value.lower()
-
-
-def _info(status: str, expiry: dt.datetime | None, parent: str | None) -> dict[str, Any]:
-    info: dict[str, Any] = {"status": status}
-    if expiry is not None:
-        info["expiry_date"] = to_rfc3339(expiry)
-    if parent:
-        info["parent_id_tag"] = parent
-    return info
-
-
-def _effective_status(status: str, expiry: dt.datetime | None, now: dt.datetime) -> str:
-    return "Expired" if status == "Accepted" and expiry is not None and expiry <= now else status
-
-
-def desired_local_list(now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:
-    """id_tag -> IdTagInfo for every tag, as ``charging.id_tag_info`` would judge it now.
-
-    The same rules (own status, expiry, a blocked or expired parent blocks its
-    children), except ConcurrentTx: that depends on live transactions, which a
-    charger working offline from its local list cannot know about anyway.
-    """
-    now = now or utcnow()
-    rows = {tag: (status, expiry, parent) for tag, status, expiry, parent in IdTag.select(
-        IdTag.id_tag, IdTag.status, IdTag.expiry_date, IdTag.parent_id_tag).tuples()}
-    desired = {}
-    for tag, (status, expiry, parent) in rows.items():
-        status = _effective_status(status, expiry, now)
-        if status == "Accepted" and parent in rows:
-            status = _effective_status(rows[parent][0], rows[parent][1], now)
-        desired[tag] = _info(status, expiry, parent)
-    return desired
-
-
-def held_local_list(charger_id: str) -> dict[str, dict[str, Any]]:
-    """id_tag -> IdTagInfo of what we believe the charger holds."""
-    query = LocalListEntry.select().where(LocalListEntry.charger == charger_id)
-    return {entry.id_tag: _info(entry.status, entry.expiry_date, entry.parent_id_tag)
-            for entry in query}
-
-
-def _charger(charger_id: str) -> Charger:
-    charger = Charger.get_or_none(Charger.id == charger_id)
-    if charger is None:
-        raise errors.NotFound(f"charger {charger_id} is not known")
-    return charger
-
-
-def plan_local_list(charger_id: str, update_type: str,
-                    now: dt.datetime | None = None) -> LocalListUpdate:
-    """The next SendLocalList for a charger: everything (full) or only what changed."""
-    version = (_charger(charger_id).local_list_version or 0) + 1
-    desired = desired_local_list(now)
-    if update_type == "full":
-        entries = [{"id_tag": tag, "id_tag_info": info} for tag, info in sorted(desired.items())]
-        return LocalListUpdate(charger_id, version, "full", entries)
-    held = held_local_list(charger_id)
-    entries = [{"id_tag": tag, "id_tag_info": info} for tag, info in sorted(desired.items())
-               if held.get(tag) != info]
-    entries += [{"id_tag": tag} for tag in sorted(held) if tag not in desired]
-    return LocalListUpdate(charger_id, version, "differential", entries)
-
-
-def apply_local_list(update: LocalListUpdate) -> None:
-    """Record an update the charger accepted: its entries and its new list version."""
-    mine = LocalListEntry.charger == update.charger_id
-    with database.atomic():
-        if update.update_type == "full":
-            LocalListEntry.delete().where(mine).execute()
-        else:
-            for batch in _batches([entry["id_tag"] for entry in update.entries], 500):
-                LocalListEntry.delete().where(mine & LocalListEntry.id_tag.in_(batch)).execute()
-        rows = [_entry_row(update.charger_id, entry) for entry in update.entries
-                if "id_tag_info" in entry]
-        for batch in _batches(rows, 100):
-            LocalListEntry.insert_many(batch).execute()
-        Charger.update(local_list_version=update.list_version).where(
-            Charger.id == update.charger_id).execute()
-
-
-def _entry_row(charger_id: str, entry: dict[str, Any]) -> dict[str, Any]:
-    info = entry["id_tag_info"]
-    expiry = info.get("expiry_date")
-    return {"charger": charger_id, "id_tag": entry["id_tag"], "status": info["status"],
-            "expiry_date": parse_api_time(expiry) if expiry else None,
-            "parent_id_tag": info.get("parent_id_tag")}
-
-
-async def sync_local_list(charger_id: str, update_type: str, send: Send) -> dict[str, Any]:
-    """Send the next local list update and record it when the charger accepts it.
-
-    A charger answers VersionMismatch to a differential update when its list is
-    not the one we believe it holds (replaced by another system, or reset); one
-    full update then sets it straight. Any other refusal (Failed, NotSupported)
-    is the charger's answer, reported as it is, with nothing recorded.
-    No transaction stays open across an ``await``: the plan is read, the answer
-    awaited, then exactly what was sent is recorded.
-    """
-    update = plan_local_list(charger_id, update_type)
-    status = str(await send(update))
-    fallback = None
-    if status == "VersionMismatch" and update.update_type == "differential":
-        fallback = {"update_type": update.update_type, "list_version": update.list_version,
-                    "status": status}
-        update = plan_local_list(charger_id, "full")
-        status = str(await send(update))
-    if status == "Accepted":
-        apply_local_list(update)
-    return {"charger_id": charger_id, "status": status, "applied": status == "Accepted",
-            "list_version": update.list_version, "update_type": update.update_type,
-            "entries": len(update.entries), "fallback_from": fallback}
-
-
-def local_list(charger_id: str) -> dict[str, Any]:
-    """The list version and entries we believe a charger holds (None: never synced)."""
-    charger = _charger(charger_id)
-    entries = [{"id_tag": entry.id_tag, "status": entry.status,
-                "expiry_date": to_rfc3339(entry.expiry_date),
-                "parent_id_tag": entry.parent_id_tag}
-               for entry in LocalListEntry.select().where(LocalListEntry.charger == charger_id)
-               .order_by(LocalListEntry.id_tag)]
-    return {"charger_id": charger.id, "list_version": charger.local_list_version,
-            "entries": entries, "total": len(entries)}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .. import errors, queries
+from ..chargers.catalog import COMMANDS
 from .base import ApiHandler
 
 
@@ -47,6 +48,6 @@ class CommandLogHandler(ApiHandler):
 
 ROUTES = [
     (r"/api/chargers/start/([^/]+)/", RemoteStartHandler),
-    (r"/api/chargers/([^/]+)/([a-z-]+)/", CommandHandler),
+    (r"/api/chargers/([^/]+)/(%s)/" % "|".join(COMMANDS), CommandHandler),
     (r"/api/command-log/", CommandLogHandler),
 ]

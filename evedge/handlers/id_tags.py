@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ocpp.v16 import call
 from ocpp.v16.enums import UpdateType
 
-from .. import errors, tags
+from .. import errors, local_lists, tags
 from .base import ApiHandler
 
 if TYPE_CHECKING:
@@ -71,13 +71,14 @@ class ImportHandler(IdTagHandler):
         """Create or update the tags of a CSV file (text/csv body, or JSON {"csv": ...})."""
         self.send_json(tags.import_csv(self._csv_text()))
 
+    @property
+    def json_body(self) -> bool:  # type: ignore[override]
+        """A text/csv body is read by post(); JSON ({"csv": ...}) goes through the base class."""
+        return not self._is_csv()
+
     def _is_csv(self) -> bool:
         kind = self.request.headers.get("Content-Type", "").split(";")[0].strip().lower()
         return kind in CSV_TYPES
-
-    def _json_body(self) -> dict[str, Any]:
-        # The base class parses every POST body as JSON; a CSV body is read by post().
-        return {} if self.request.method == "POST" and self._is_csv() else super()._json_body()
 
     def _csv_text(self) -> str:
         if not self._is_csv():
@@ -97,7 +98,7 @@ class LocalListHandler(ApiHandler):
 
     def get(self, charger_id: str) -> None:
         """The local list version and entries we believe the charger holds."""
-        self.send_json(tags.local_list(charger_id))
+        self.send_json(local_lists.local_list(charger_id))
 
 
 class LocalListSyncHandler(ApiHandler):
@@ -106,14 +107,14 @@ class LocalListSyncHandler(ApiHandler):
     async def post(self, charger_id: str) -> None:
         """Send SendLocalList ({"mode": "differential"|"full"}); the charger's status is data:
         200 also for Failed or NotSupported, with nothing recorded."""
-        mode = tags.clean_update_type(self.body.get("mode"))
+        mode = local_lists.clean_update_type(self.body.get("mode"))
         send = local_list_sender(self.services.commands, charger_id, self.user.username)
-        self.send_json(await tags.sync_local_list(charger_id, mode, send))
+        self.send_json(await local_lists.sync_local_list(charger_id, mode, send))
 
 
-def local_list_sender(commands: Commands, charger_id: str, username: str) -> tags.Send:
+def local_list_sender(commands: Commands, charger_id: str, username: str) -> local_lists.Send:
     """Turn a planned update into an OCPP SendLocalList; return the charger's status."""
-    async def send(update: tags.LocalListUpdate) -> str:
+    async def send(update: local_lists.LocalListUpdate) -> str:
         result = await commands.send(charger_id, call.SendLocalList(
             list_version=update.list_version,
             update_type=OCPP_UPDATE_TYPES[update.update_type],
