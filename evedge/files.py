@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import email.message
+import email.utils
 import errno
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -29,6 +31,8 @@ from typing import BinaryIO, Callable
 
 from . import errors
 from .timeutil import to_rfc3339, utcnow
+
+log = logging.getLogger(__name__)
 
 # Limits. Module constants (not settings yet); tests lower them with monkeypatch, and
 # every store reads them when it is built, so a change applies to the next request.
@@ -97,7 +101,7 @@ def name_from_charger(raw: str | None, default: str) -> str:
     what is left is checked like any other name.
     """
     base = re.split(r"[/\\]", raw or "")[-1]
-    cleaned = _UNSAFE_CHARS.sub("_", base).replace("..", "_").lstrip(".")[:MAX_NAME_LENGTH]
+    cleaned = _UNSAFE_CHARS.sub("_", base).lstrip(".").replace("..", "_")[:MAX_NAME_LENGTH]
     return check_name(cleaned) if cleaned else default
 
 
@@ -143,7 +147,7 @@ class FileStore:
     def existing_path(self, name: str) -> Path:
         path = self.path(name)
         if not path.is_file():
-            raise errors.NotFound(f"no {self.label} named {name}", field="name")
+            raise errors.NotFound(f"no {self.label} named {name}")
         return path
 
     def info(self, name: str) -> StoredFile:
@@ -223,10 +227,6 @@ class Upload:
         self.received = 0
         self._next_space_check = _SPACE_CHECK_EVERY
         self.done = False
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
     def write(self, chunk: bytes) -> None:
         self.received += len(chunk)
@@ -337,12 +337,18 @@ def _sha256_of(path: Path, st: os.stat_result) -> str:
 
 
 def _write_sidecar(path: Path, sha256: str, st: os.stat_result) -> None:
-    """Atomically, but without fsync: a lost sidecar is only recomputed."""
+    """Best effort, atomic, without fsync: a missing or stale sidecar is only recomputed."""
     sidecar = _sidecar(path)
-    temp = sidecar.with_name(sidecar.name + ".tmp")
-    temp.write_text(json.dumps({"sha256": sha256, "size": st.st_size,
-                                "mtime_ns": st.st_mtime_ns}))
-    os.replace(temp, sidecar)
+    temp = None
+    try:
+        fd, temp = tempfile.mkstemp(prefix=sidecar.name + ".", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            json.dump({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}, fh)
+        os.replace(temp, sidecar)
+    except OSError as exc:
+        if temp is not None:
+            Path(temp).unlink(missing_ok=True)
+        log.warning("could not record the sha256 of %s: %s", path, exc)
 
 
 # --- the two stores ---------------------------------------------------------------------
