@@ -1,0 +1,102 @@
+"""Charging rules on a real SQLite file (layer 1: domain functions, no sockets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from evedge import charging, db
+from evedge.models import Anomaly, Charger, Reservation, Transaction
+
+from conftest import make_config
+
+NOW = dt.datetime(2026, 11, 24, 12, 0, 0)
+POLICY = charging.Policy()
+
+
+@pytest.fixture
+def database(tmp_path):
+    handle = db.open_database(make_config(tmp_path))
+    Charger.create(id="CP-1")
+    yield handle
+    db.close_database()
+
+
+def start(connector=1, tag="T", meter=0, at="2026-11-24T10:00:00Z", reservation=None):
+    return charging.start_transaction("CP-1", connector, tag, meter, at, POLICY, NOW,
+                                      reservation_id=reservation)
+
+
+def test_charger_offline_past_the_orphan_timeout_closes_its_transactions(database):
+    started = start()
+    Charger.update(connected_at=NOW - dt.timedelta(days=3),
+                   disconnected_at=NOW - dt.timedelta(days=2)).execute()
+    assert charging.close_stale_transactions(NOW - dt.timedelta(days=3), NOW) == []
+    closed = charging.close_stale_transactions(NOW - dt.timedelta(days=1), NOW)
+    assert closed == [started.transaction_id]
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert tx.stop_inferred and "offline" in tx.note and tx.stop_received_at == NOW
+    assert Anomaly.get(Anomaly.kind == "transaction_inferred_stop").charger_id == "CP-1"
+
+
+def test_connected_charger_is_never_stale(database):
+    start()
+    Charger.update(disconnected_at=NOW - dt.timedelta(days=5),
+                   connected_at=NOW - dt.timedelta(days=4)).execute()
+    assert charging.close_stale_transactions(NOW, NOW) == []
+
+
+def test_reservation_is_used_by_its_transaction(database):
+    Reservation.create(id=77, charger="CP-1", connector_id=1, id_tag="T",
+                       expiry_date=NOW + dt.timedelta(hours=1), status="Accepted")
+    started = start(reservation=77)
+    reservation = Reservation.get_by_id(77)
+    assert reservation.status == "Used" and reservation.transaction_id == started.transaction_id
+
+
+def test_unknown_reservation_is_recorded_not_refused(database):
+    started = start(reservation=5)
+    assert started.transaction_id > 0
+    assert Anomaly.get(Anomaly.kind == "unknown_reservation").detail.endswith("reservation 5")
+
+
+@pytest.mark.parametrize("text, value, raw", [
+    ("12.5", 12.5, None),
+    ("12,5", 12.5, "12,5"),   # decimal comma quirk
+    ("1e3", 1000.0, None),
+    ("abc", None, "abc"),
+    ("nan", None, "nan"),
+    ("inf", None, "inf"),
+])
+def test_sample_values(text, value, raw):
+    assert charging.parse_sample_value(text) == (value, raw)
+
+
+def test_signed_data_is_kept_as_text():
+    assert charging.parse_sample_value("MIIB...", "SignedData") == (None, "MIIB...")
+
+
+def test_meter_stop_below_start_is_kept_with_an_anomaly(database):
+    started = start(meter=5000)
+    stopped = charging.stop_transaction("CP-1", started.transaction_id, 4000,
+                                        "2026-11-24T11:00:00Z", POLICY, NOW)
+    assert stopped.known and stopped.energy_wh is None
+    assert Transaction.get_by_id(started.transaction_id).meter_stop == 4000
+    assert Anomaly.get(Anomaly.kind == "meter_stop_below_start")
+
+
+def test_stop_from_another_charger_does_not_close_the_transaction(database):
+    Charger.create(id="CP-2")
+    started = start()
+    stopped = charging.stop_transaction("CP-2", started.transaction_id, 10,
+                                        "2026-11-24T11:00:00Z", POLICY, NOW)
+    assert not stopped.known
+    assert Transaction.get_by_id(started.transaction_id).stop_received_at is None
+
+
+def test_kwh_register_readings_count_in_wh(database):
+    readings = charging.latest_readings([{"sampled_value": [
+        {"value": "12.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
+        {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}]}])
+    assert readings == {"energy_wh": 12500.0, "power_w": 7200.0}
