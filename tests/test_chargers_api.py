@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
@@ -160,3 +160,24 @@ async def test_transactions_filters_and_validation(api, token, library_charger):
     assert bad.status == 400 and bad.body["field"] == "since"
     assert (await api.get("/api/transactions/99999/", token=token)).status == 404
     assert Transaction.select().count() == 3
+
+
+class RebootingCharger(ChargePoint):
+    """Answers Reset and drops the connection right away, as a rebooting charger does."""
+
+    @on(Action.reset)
+    def on_reset(self, type, **kwargs):
+        return call_result.Reset(status="Accepted")
+
+    @after(Action.reset)
+    async def after_reset(self, **kwargs):
+        await self._connection.close()
+
+
+async def test_answer_followed_at_once_by_a_disconnect_is_not_lost(api, token, library_charger):
+    for attempt in range(5):
+        async with library_charger(f"CP-BOOT{attempt}", cls=RebootingCharger):
+            response = await api.post(f"/api/chargers/CP-BOOT{attempt}/reset/",
+                                      {"type": "Hard"}, token=token)
+        assert response.status == 200, response.body
+        assert response.body == {"status": "Accepted"}

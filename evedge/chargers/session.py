@@ -234,12 +234,26 @@ class ChargePointSession(ChargePoint):
         pending = asyncio.ensure_future(self.call(payload, suppress=False))
         done, _ = await asyncio.wait((pending, self.closed), timeout=timeout,
                                      return_when=asyncio.FIRST_COMPLETED)
-        if pending in done:
+        if pending not in done and self.closed.done():
+            await self._drain_answers(pending)
+        if pending.done():
             return pending.result()
         pending.cancel()
         if self.closed.done():
             raise ConnectionError("charger disconnected before answering")
         raise TimeoutError(f"no answer within {timeout:g} s")
+
+    async def _drain_answers(self, pending: asyncio.Future) -> None:
+        """Let call() take answers that arrived before the close.
+
+        A charger answers Reset and reboots at once: its CALLRESULT and the close
+        are read in the same loop turn, and the close must not hide the answer.
+        No frame can arrive after the close, so this ends when the queue is empty.
+        """
+        while not pending.done() and self._queue is not None and not self._queue.empty():
+            await asyncio.sleep(0)
+        if not pending.done():
+            await asyncio.sleep(0)
 
     # --- OCPP 1.6 charger-initiated messages (§4) ---------------------------------------------
 
