@@ -1,9 +1,8 @@
 """The 19 commands a Central System can send in OCPP 1.6, as the REST API names them.
 
-``build(slug, body)`` turns a snake_case JSON body into the ``ocpp.v16.call``
-dataclass, after validating it against the action's official request schema,
-so that a bad body is a 400 naming the field and nothing is ever sent to the
-charger. Date-time fields are checked strictly here (RFC 3339 with a zone):
+``check(command, body)`` validates a snake_case JSON body against the action's
+official request schema (and the rules the schema cannot express), so that a
+bad body is a 400 naming the field and nothing is ever sent to the charger. Date-time fields are checked strictly here (RFC 3339 with a zone):
 lenient parsing is for what chargers send, not for what we send them.
 """
 
@@ -110,16 +109,20 @@ def validate_body(action: str, body: dict[str, Any]) -> dict[str, Any]:
     return payload
 
 
-def build(command: Command, body: dict[str, Any]) -> Any:
-    """The ``ocpp.v16.call`` dataclass for a validated snake_case body."""
+# Fields evedge fills in itself when the caller leaves them out (operations.prepare).
+FILLED_BY_EVEDGE = {"ReserveNow": {"reservation_id": 0}}
+
+
+def check(command: Command, body: dict[str, Any]) -> None:
+    """Validate a snake_case body for ``command``: 400 naming the field, else nothing."""
     known = command.payload_class.__dataclass_fields__
     for key in body:
         if key not in known:
             hint = " (keys are snake_case)" if key != protocol.to_snake({key: 0}).popitem()[0] else ""
             raise errors.BadRequest(f"{key} is not a field of {command.action}{hint}", field=key)
-    validate_body(command.action, body)
-    _check_semantics(command.action, body)
-    return command.payload_class(**body)
+    complete = {**FILLED_BY_EVEDGE.get(command.action, {}), **body}
+    validate_body(command.action, complete)
+    _check_semantics(command.action, complete)
 
 
 def _check_semantics(action: str, body: dict[str, Any]) -> None:

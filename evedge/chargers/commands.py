@@ -35,7 +35,7 @@ class Commands:
                   username: str = "") -> dict[str, Any]:
         """Run a REST command by its slug; returns the charger's answer in snake_case."""
         command = catalog.lookup(slug)
-        catalog.build(command, body)  # a bad body is a 400 before anything else
+        catalog.check(command, body)  # a bad body is a 400 before anything else
         session = self._live_session(charger_id, command.action, body, username)
         body = operations.prepare(command.action, charger_id, body)
         try:
