@@ -92,6 +92,17 @@ class Config:
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
     )
+    firmware_max_bytes: int = setting(
+        256 * 1024 * 1024, "Largest firmware file accepted for upload, in bytes (larger: 413)."
+    )
+    diagnostics_max_bytes: int = setting(
+        64 * 1024 * 1024, "Largest diagnostics file a charger may upload, in bytes (larger: 413)."
+    )
+    min_free_bytes: int = setting(
+        64 * 1024 * 1024,
+        "Free space, in bytes, every upload must leave on the data_dir volume, so that the "
+        "database can still commit (else 507).",
+    )
     access_token_ttl: int = setting(900, "Lifetime of API access tokens, in seconds.")
     refresh_token_ttl: int = setting(7 * 86400, "Lifetime of API refresh tokens, in seconds.")
     registration: str = setting(
@@ -122,6 +133,10 @@ class Config:
             raise ConfigError("ws_ping_timeout must not exceed ws_ping_interval")
         if self.command_timeout <= 0:
             raise ConfigError("command_timeout must be positive")
+        if self.firmware_max_bytes <= 0 or self.diagnostics_max_bytes <= 0:
+            raise ConfigError("firmware_max_bytes and diagnostics_max_bytes must be positive")
+        if self.min_free_bytes < 0:
+            raise ConfigError("min_free_bytes must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key must be set together")
 

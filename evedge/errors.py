@@ -40,6 +40,12 @@ class Conflict(EvedgeError):
     status = 409
 
 
+class PayloadTooLarge(EvedgeError):
+    """An uploaded file is over its limit (firmware_max_bytes, diagnostics_max_bytes)."""
+
+    status = 413
+
+
 class ChargerNotAccepted(Conflict):
     """The charger is Pending or Rejected: no command is sent to it (architecture.md §5)."""
 
@@ -60,3 +66,9 @@ class ChargerOffline(EvedgeError):
 
 class ChargerTimeout(EvedgeError):
     status = 504
+
+
+class InsufficientStorage(EvedgeError):
+    """Storing the upload would leave less than min_free_bytes on the data volume."""
+
+    status = 507

@@ -15,6 +15,11 @@ from .services import build_services
 
 log = logging.getLogger(__name__)
 
+# Largest request body read into memory, and with it Tornado's default max_body_size
+# (100 MB otherwise). No handler needs more: JSON and CSV bodies are small, and file
+# uploads stream to disk and set their own limit per request (handlers/files.py).
+MAX_BUFFER_SIZE = 16 * 1024 * 1024
+
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
     """TLS for wss:// (OCPP security profile 2), TLS 1.2 at least."""
@@ -31,7 +36,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     services = await build_services(config)
     tls = tls_context(config)
     server = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls,
-                                           idle_connection_timeout=120)
+                                           idle_connection_timeout=120,
+                                           max_buffer_size=MAX_BUFFER_SIZE)
     server.listen(config.port, address=config.host, backlog=4096)
     scheme = "https" if tls else "http"
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host

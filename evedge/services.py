@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import ocpp.messages
 
-from . import auth, charging, db, store
+from . import auth, charging, db, files, store
 from .accounts import Accounts
 from .chargers import protocol
 from .chargers.commands import Commands
@@ -35,6 +35,8 @@ class Services:
     chargers: ConnectedChargers
     commands: Commands
     accounts: Accounts
+    firmware: files.FileStore
+    diagnostics: files.DiagnosticsStore
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def last_seen(self, charger_id: str) -> dt.datetime | None:
@@ -78,6 +80,11 @@ async def build_services(config: Config) -> Services:
         chargers=chargers,
         commands=Commands(chargers, config.command_timeout),
         accounts=Accounts(config, secret),
+        firmware=files.FileStore(config.data_dir / "firmware", config.firmware_max_bytes,
+                                 "firmware file", min_free_bytes=config.min_free_bytes),
+        diagnostics=files.DiagnosticsStore(config.data_dir / "diagnostics",
+                                           config.diagnostics_max_bytes,
+                                           min_free_bytes=config.min_free_bytes),
     )
     with db_handle.atomic():
         store.mark_all_disconnected(utcnow())

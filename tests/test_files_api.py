@@ -1,7 +1,8 @@
 """Firmware and diagnostics files over real HTTP, plus the storage rules underneath.
 
-Layer 1: ``evedge.files`` directly (names, atomic publish, sidecars, the multipart
-parser at every chunk split). Layer 2: the real server on a loopback port.
+Layer 1: ``evedge.files`` and ``evedge.formdata`` directly (names, atomic publish,
+sidecars, form parsing at every chunk split). Layer 2: the real server on a loopback
+port; limits are lowered through the settings (``start_server(firmware_max_bytes=...)``).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tornado.httpclient
 import tornado.httpserver
 import tornado.testing
 
-from evedge import errors, files
+from evedge import errors, files, formdata
 from evedge.app import make_app
 from evedge.models import Charger
 from evedge.services import build_services
@@ -85,7 +86,7 @@ def files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
-# --- Layer 1: evedge.files ------------------------------------------------------------------
+# --- Layer 1: evedge.files, evedge.formdata -----------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a/b", "a\\b", ".hidden", "..", "a..b", "x\x00y",
@@ -143,7 +144,7 @@ def test_uploads_racing_for_one_name_cannot_replace_each_other(tmp_path):
 def test_the_size_limit_stops_the_write(tmp_path):
     upload = files.FileStore(tmp_path, 100).begin("a.bin")
     upload.write(b"x" * 100)
-    with pytest.raises(files.TooLarge):
+    with pytest.raises(errors.PayloadTooLarge):
         upload.write(b"x")
     upload.discard()
     assert files_under(tmp_path) == set()
@@ -161,7 +162,7 @@ def test_charger_ids_that_are_not_safe_names_get_an_encoded_directory(tmp_path):
 
 def parse_in_chunks(body: bytes, sizes, tmp_path) -> tuple[str, bytes]:
     target = files.FileStore(tmp_path, 10**6)
-    reader = files.MultipartReader(BOUNDARY, lambda filename: target.begin(filename or "none"))
+    reader = formdata.FilePartReader(BOUNDARY, lambda filename: target.begin(filename or "none"))
     position = 0
     for size in sizes:
         reader.feed(body[position:position + size])
@@ -184,11 +185,11 @@ def test_the_multipart_parser_finds_boundaries_split_across_any_chunks(tmp_path)
 
 def test_the_multipart_parser_refuses_truncated_or_fileless_forms(tmp_path):
     target = files.FileStore(tmp_path, 10**6)
-    truncated = files.MultipartReader(BOUNDARY, lambda f: target.begin(f))
+    truncated = formdata.FilePartReader(BOUNDARY, lambda f: target.begin(f))
     truncated.feed(form(("file", "a.bin", b"data"))[:-10])
     with pytest.raises(errors.BadRequest):
         truncated.close()
-    fileless = files.MultipartReader(BOUNDARY, lambda f: target.begin(f))
+    fileless = formdata.FilePartReader(BOUNDARY, lambda f: target.begin(f))
     fileless.feed(form(("note", None, b"text")))
     with pytest.raises(errors.BadRequest) as caught:
         fileless.close()
@@ -308,9 +309,10 @@ async def test_firmware_roles(server, api, tokens):
                               token=tokens["admin"])).status == 404
 
 
-async def test_firmware_over_the_limit_is_413_and_leaves_nothing(server, api, tokens,
-                                                                 monkeypatch):
-    monkeypatch.setattr(files, "MAX_FIRMWARE_BYTES", 1000)
+async def test_firmware_over_the_limit_is_413_and_leaves_nothing(start_server):
+    server = await start_server(firmware_max_bytes=1000)
+    api = server.api
+    tokens = {"admin": (await api.register())["access"]}
     announced = await put(api, "/api/firmware/big.bin", b"x" * 4000, tokens["admin"])
     assert announced.status == 413 and announced.body["limit_bytes"] == 1000
 
@@ -446,8 +448,9 @@ async def test_diagnostics_uploads_stay_inside_the_charger_directory(server, api
     assert (data_dir / "evedge.db").read_bytes()[:15] == b"SQLite format 3"
 
 
-async def test_diagnostics_over_the_limit_is_413(server, api, monkeypatch):
-    monkeypatch.setattr(files, "MAX_DIAGNOSTICS_BYTES", 1000)
+async def test_diagnostics_over_the_limit_is_413(start_server):
+    server = await start_server(diagnostics_max_bytes=1000)
+    api = server.api
     Charger.create(id="CP-BIG")
     assert (await put(api, "/diagnostics/CP-BIG/big.log", b"x" * 4000)).status == 413
     assert (await post_form(api, "/diagnostics/CP-BIG/",

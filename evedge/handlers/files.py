@@ -5,7 +5,8 @@
 without a bearer token, since OCPP 1.6 gives them no way to carry one for file
 transfer. Request bodies are streamed to disk as they arrive (a firmware image
 can be hundreds of MB on a box with 1 GB of RAM); storage rules live in
-``evedge.files``.
+``evedge.files``, form parsing in ``evedge.formdata``. The two stores are built
+once, from the settings, in ``services.py``.
 """
 
 from __future__ import annotations
@@ -18,16 +19,8 @@ from urllib.parse import quote
 
 import tornado.web
 
-from .. import errors, files, store
+from .. import errors, files, formdata, store
 from .base import ApiHandler, BaseHandler
-
-
-def _firmware(handler: BaseHandler) -> files.FileStore:
-    return files.firmware_store(handler.services.config.data_dir)
-
-
-def _diagnostics(handler: BaseHandler) -> files.DiagnosticsStore:
-    return files.diagnostics_store(handler.services.config.data_dir)
 
 
 def _base_url(handler: tornado.web.RequestHandler) -> str:
@@ -73,7 +66,7 @@ class UploadHandler(ApiHandler):
     json_body = False
     upload_methods: tuple[str, ...] = ("PUT", "POST")
     _write: Callable[[bytes], None] | None = None
-    _reader: files.MultipartReader | None = None
+    _reader: formdata.FilePartReader | None = None
     _upload: files.Upload | None = None
 
     def prepare(self) -> None:
@@ -100,7 +93,7 @@ class UploadHandler(ApiHandler):
     def receive_multipart(self, target: files.FileStore, boundary: str,
                           name_for: Callable[[str | None], str], overwrite: bool) -> None:
         """The body is a form; its file part is named by ``name_for(part filename)``."""
-        limit = target.max_bytes + files.MULTIPART_OVERHEAD
+        limit = target.max_bytes + formdata.OVERHEAD
         declared = files.declared_size(self.request.headers.get("Content-Length"))
         if declared is not None and declared > limit:
             raise files.too_large(target.max_bytes)
@@ -110,14 +103,15 @@ class UploadHandler(ApiHandler):
             self._upload = target.begin(name_for(filename), overwrite=overwrite)
             return self._upload
 
-        self._reader = files.MultipartReader(boundary, open_file)
+        self._reader = formdata.FilePartReader(boundary, open_file)
         self._write = self._reader.feed
 
     def _allow_body(self, limit: int) -> None:
-        # Tornado's own cap (max_body_size, 100 MB unless the server sets it) would cut a
-        # firmware image off with a bare 400. Ours is enforced while writing and answered
-        # with a JSON 413; the margin keeps Tornado's check from firing first.
-        self.request.connection.set_max_body_size(limit + files.MULTIPART_OVERHEAD)
+        # Tornado's own cap (max_body_size, which defaults to the server's max_buffer_size:
+        # 16 MiB in server.py) would cut a firmware image off with a bare 400. Ours is
+        # enforced while writing and answered with a JSON 413; the margin keeps Tornado's
+        # check from firing first.
+        self.request.connection.set_max_body_size(limit + formdata.OVERHEAD)
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished or self._write is None:
@@ -195,7 +189,7 @@ class FirmwareDownloadHandler(DownloadHandler):
 
     async def get(self, name: str, include_body: bool = True) -> None:
         """A firmware image, for chargers (GET, HEAD, Range)."""
-        await self.serve(_firmware(self), name, include_body)
+        await self.serve(self.services.firmware, name, include_body)
 
     async def head(self, name: str) -> None:
         await self.get(name, include_body=False)
@@ -210,16 +204,16 @@ class FirmwareListHandler(UploadHandler):
 
     async def get(self) -> None:
         """Firmware files, each with the ``url`` to give UpdateFirmware as its location."""
-        found = await _blocking(_firmware(self).list)
+        found = await _blocking(self.services.firmware.list)
         self.send_json({"items": [_firmware_json(self, f) for f in found]})
 
     def start(self) -> None:
-        boundary = files.multipart_boundary(self.request.headers.get("Content-Type", ""))
+        boundary = formdata.boundary_of(self.request.headers.get("Content-Type", ""))
         if boundary is None:
             raise errors.BadRequest("send multipart/form-data with a 'file' part, or PUT the "
                                     "raw file to /api/firmware/<name>", field="file")
         name = self.get_query_argument("name", None)
-        self.receive_multipart(_firmware(self), boundary,
+        self.receive_multipart(self.services.firmware, boundary,
                                lambda filename: files.check_name(name or filename),
                                self.overwrite)
 
@@ -236,10 +230,10 @@ class FirmwareFileHandler(UploadHandler):
 
     def get(self, name: str) -> None:
         """One firmware file's size, sha256, time and download URL."""
-        self.send_json(_firmware_json(self, _firmware(self).info(name)))
+        self.send_json(_firmware_json(self, self.services.firmware.info(name)))
 
     def start(self, name: str) -> None:
-        self.receive_raw(_firmware(self), name, self.overwrite)
+        self.receive_raw(self.services.firmware, name, self.overwrite)
 
     async def put(self, name: str) -> None:
         """Upload the raw body as ``name``: 201 created, 200 replaced (``?overwrite=1``),
@@ -249,7 +243,7 @@ class FirmwareFileHandler(UploadHandler):
 
     def delete(self, name: str) -> None:
         """Remove a firmware file."""
-        _firmware(self).delete(name)
+        self.services.firmware.delete(name)
         self.set_status(204)
         self.finish()
 
@@ -264,8 +258,8 @@ class DiagnosticsUploadHandler(UploadHandler):
     location they were given), so anyone on the site network who knows a
     charger id can store a file here. What limits it: the box sits on the site
     network only; the charger id must exist in the charger table (404
-    otherwise); each file is capped at files.MAX_DIAGNOSTICS_BYTES and must
-    leave files.MIN_FREE_BYTES free; nothing uploaded is ever executed or
+    otherwise); each file is capped at the setting diagnostics_max_bytes and
+    must leave min_free_bytes free; nothing uploaded is ever executed or
     served without authentication. With admission=accept, a new id becomes
     "known" as soon as something opens an OCPP socket with it.
 
@@ -277,9 +271,9 @@ class DiagnosticsUploadHandler(UploadHandler):
 
     def start(self, charger_id: str, name: str | None = None) -> None:
         _require_charger(charger_id)
-        target = _diagnostics(self).for_charger(charger_id)
+        target = self.services.diagnostics.for_charger(charger_id)
         default = files.generated_diagnostics_name()
-        boundary = files.multipart_boundary(self.request.headers.get("Content-Type", ""))
+        boundary = formdata.boundary_of(self.request.headers.get("Content-Type", ""))
         if boundary is None:
             self.receive_raw(target, files.name_from_charger(name, default), overwrite=True)
         else:
@@ -311,7 +305,8 @@ class DiagnosticsListHandler(ApiHandler):
         ``X-Total-Count`` carries the total."""
         limit = self.int_argument("limit", 100, 1, 1000)
         offset = self.int_argument("offset", 0, 0, 10**9)
-        found = await _blocking(_diagnostics(self).list, self.get_query_argument("charger", None))
+        found = await _blocking(self.services.diagnostics.list,
+                                self.get_query_argument("charger", None))
         self.set_header("X-Total-Count", str(len(found)))
         self.send_json({"items": [_diagnostics_json(d.charger_id, d.file)
                                   for d in found[offset:offset + limit]]})
@@ -322,7 +317,7 @@ class DiagnosticsFileHandler(DownloadHandler):
 
     async def get(self, charger_id: str, name: str, include_body: bool = True) -> None:
         """Download a diagnostics file (bearer auth; HEAD and Range too)."""
-        await self.serve(_diagnostics(self).for_charger(charger_id), name, include_body)
+        await self.serve(self.services.diagnostics.for_charger(charger_id), name, include_body)
 
     async def head(self, charger_id: str, name: str) -> None:
         await self.get(charger_id, name, include_body=False)
@@ -332,7 +327,7 @@ class DiagnosticsFileHandler(DownloadHandler):
 
     def delete(self, charger_id: str, name: str) -> None:
         """Remove a diagnostics file."""
-        _diagnostics(self).for_charger(charger_id).delete(name)
+        self.services.diagnostics.for_charger(charger_id).delete(name)
         self.set_status(204)
         self.finish()
 
