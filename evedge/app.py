@@ -11,14 +11,15 @@ from typing import TYPE_CHECKING
 import tornado.web
 
 from . import paths
-from .handlers import auth, chargers, commands, files, health, id_tags, transactions, users
+from .handlers import (auth, chargers, commands, files, health, id_tags, openapi, transactions,
+                       users)
 from .handlers.base import NotFoundApiHandler
 from .handlers.ocpp_socket import OcppSocketHandler
 
 if TYPE_CHECKING:
     from .services import Services
 
-MODULES = (health, auth, users, id_tags, files, transactions, commands, chargers)
+MODULES = (health, openapi, auth, users, id_tags, files, transactions, commands, chargers)
 
 
 def make_app(services: Services) -> tornado.web.Application:
@@ -35,5 +36,7 @@ def make_app(services: Services) -> tornado.web.Application:
         websocket_ping_interval=config.ws_ping_interval,
         websocket_ping_timeout=config.ws_ping_timeout,
         websocket_max_message_size=config.max_message_size,
-        # Firmware uploads can be large; the default 100 MB body limit is kept.
+        # No body limit here: the HTTPServer's max_buffer_size (server.py) caps the bodies
+        # handlers read into memory, and upload handlers stream to disk and set their own
+        # limit per request (handlers/files.py, UploadHandler).
     )

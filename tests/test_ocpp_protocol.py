@@ -117,3 +117,10 @@ async def test_invalid_charger_id_is_refused_before_upgrade(server):
         async with websockets.connect(f"{server.ocpp_url}/{'x' * 65}", subprotocols=["ocpp1.6"]):
             pass
     assert refused.value.response.status_code == 400
+
+
+async def test_plain_http_get_is_refused_and_registers_nothing(server, api):
+    from evedge.models import Charger
+    response = await api.get("/ocpp/CP-PLAIN")
+    assert response.status == 400
+    assert Charger.select().where(Charger.id == "CP-PLAIN").count() == 0

@@ -13,6 +13,7 @@ import logging
 from dataclasses import asdict
 from typing import Any
 
+from ocpp.charge_point import remove_nones
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 
 from .. import errors, operations
@@ -44,7 +45,8 @@ class Commands:
             operations.abandon(command.action, body,
                                "callerror" if isinstance(exc, errors.ChargerCallError) else "none")
             raise
-        response = asdict(result)
+        # Fields the charger did not send are left out, not returned as null.
+        response = remove_nones(asdict(result))
         operations.record(command.action, charger_id, body, response)
         if command.action == "ReserveNow":
             response["reservation_id"] = body["reservation_id"]

@@ -55,6 +55,10 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
 
     async def prepare(self) -> None:
         charger_id = self.path_args[0]
+        if self.request.headers.get("Upgrade", "").lower() != "websocket":
+            # Checked here, not only by Tornado's get(): a plain GET must not register
+            # a charger (admission "accept") before the upgrade is refused.
+            raise tornado.web.HTTPError(400, "expected a WebSocket upgrade")
         if not _valid_charger_id(charger_id):
             raise tornado.web.HTTPError(400, "invalid charge point id")
         services = self.services
@@ -84,7 +88,8 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         # Chargers are not browsers; they are admitted by id (and password), not by Origin.
         return True
 
-    def open(self, charger_id: str) -> None:
+    def open(self, charge_point_id: str) -> None:
+        charger_id = charge_point_id
         services = self.services
         if self.selected_subprotocol != SUBPROTOCOL:
             offered = self.request.headers.get("Sec-WebSocket-Protocol")

@@ -1,0 +1,420 @@
+"""What each endpoint reads and answers, for the OpenAPI document (``openapi.py``).
+
+Schemas are small JSON-schema dicts keyed by the verb that reads or writes them
+(``Class.verb``); the 19 OCPP commands take theirs from the official 1.6 schemas,
+converted to snake_case. ``tests/test_openapi.py`` validates real answers
+against these schemas, so they cannot drift silently.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..chargers import catalog, protocol
+
+Schema = dict[str, Any]
+
+
+# --- schema building blocks ----------------------------------------------------------------
+
+def ref(name: str) -> Schema:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    """`schema` or null: what an optional field looks like when it is sent as null."""
+    out = dict(schema)
+    if isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    if "enum" in out:
+        out["enum"] = [*out["enum"], None]
+    if "$ref" in out:
+        return {"anyOf": [schema, {"type": "null"}]}
+    return out
+
+
+def obj(required: str | tuple[str, ...] = "*", **properties: Schema) -> Schema:
+    """An object schema; `required="*"` (answers) means every property is always there."""
+    names = list(properties) if required == "*" else list(required)
+    schema: Schema = {"type": "object", "properties": properties}
+    if names:
+        schema["required"] = names
+    return schema
+
+
+def array(items: Schema) -> Schema:
+    return {"type": "array", "items": items}
+
+
+def enum(*values: str) -> Schema:
+    return {"type": "string", "enum": list(values)}
+
+
+def extend(base: Schema, **properties: Schema) -> Schema:
+    """`base` with more properties, always there."""
+    return {**base, "properties": {**base["properties"], **properties},
+            "required": [*base.get("required", ()), *properties]}
+
+
+def page(item: str) -> Schema:
+    return obj(items=array(ref(item)), total=INT, limit=INT, offset=INT)
+
+
+STR, INT, NUM = {"type": "string"}, {"type": "integer"}, {"type": "number"}
+BOOL = {"type": "boolean"}
+TIME = {"type": "string", "format": "date-time"}
+ROLE = enum("admin", "operator", "viewer")
+REGISTRATION = enum("Accepted", "Pending", "Rejected")
+TAG_STATUS = enum("Accepted", "Blocked", "Expired")
+ANY: Schema = {}
+BINARY = {"type": "string", "contentMediaType": "application/octet-stream"}
+
+TRANSACTION = obj(
+    id=INT, charger_id=STR, connector_id=INT, id_tag=STR, auth_status=STR,
+    reservation_id=nullable(INT), meter_start=INT, meter_stop=nullable(INT),
+    start_time=TIME, start_received_at=TIME, stop_time=nullable(TIME),
+    stop_received_at=nullable(TIME), stop_reason=nullable(STR), stop_id_tag=nullable(STR),
+    energy_wh=nullable(NUM), stop_inferred=BOOL, note=STR, active=BOOL)
+# Active transactions also carry the latest readings from their meter samples.
+TRANSACTION["properties"].update(power_w=nullable(NUM), meter_now=nullable(NUM))
+TRANSACTION["description"] = ("Times are RFC 3339 UTC; `*_time` is the charger's clock, "
+                              "`*_received_at` ours. `power_w` and `meter_now` are "
+                              "there while the transaction is active.")
+
+CHARGER = obj(
+    id=STR, label=STR, location=STR, registration_status=REGISTRATION, online=BOOL,
+    last_seen=nullable(TIME), last_boot_at=nullable(TIME), connected_at=nullable(TIME),
+    disconnected_at=nullable(TIME), vendor=STR, model=STR, serial_number=STR,
+    charge_box_serial_number=STR, firmware_version=STR, firmware_status=STR,
+    diagnostics_status=STR, has_password=BOOL, connectors=array(ref("Connector")),
+    active_transaction=nullable(ref("Transaction")),
+    active_transactions=array(ref("Transaction")))
+
+CHARGER_DETAIL = extend(
+    CHARGER,
+    configuration={"type": "object", "description": "from the last get-configuration answers",
+                   "additionalProperties": obj(("readonly",), value=nullable(STR),
+                                               readonly=nullable(BOOL))},
+    local_list_version=nullable(INT),
+    reservations=array(obj(reservation_id=INT, connector_id=INT, id_tag=STR,
+                           expiry_date=TIME, status=STR)),
+    charging_profiles=array(obj(
+        charging_profile_id=INT, connector_id=INT, stack_level=INT, purpose=STR,
+        profile={"type": "object", "description": "csChargingProfiles as sent (OCPP camelCase)"},
+        sent_at=TIME)))
+
+TAG_FIELDS = dict(
+    status=TAG_STATUS, expiry_date=nullable(TIME), parent_id_tag=nullable(STR),
+    max_active_transactions=nullable({"type": "integer", "minimum": 1}),
+    note={"type": "string", "maxLength": 200})
+ID_TAG = {"type": "string", "minLength": 1, "maxLength": 20}
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": {**obj(("error",), error=STR, field=STR), "additionalProperties": True,
+              "description": "Every 4xx/5xx answer. `field` names the offending input when "
+                             "there is one; some errors add details (e.g. the charger's "
+                             "`status`, a CSV `line` and `errors`)."},
+    "Credentials": obj(("username", "password"), username=STR,
+                       password={"type": "string", "minLength": 8}),
+    "Session": obj(message=STR, username=STR, role=ROLE, access=STR, refresh=STR),
+    "Tokens": obj(access=STR, refresh=STR),
+    "Me": obj(id=INT, username=STR, role=ROLE),
+    "User": obj(id=INT, username=STR, role=ROLE, is_active=BOOL, created_at=TIME,
+                last_login_at=nullable(TIME)),
+    "NewUser": obj(("username", "password"), username=STR,
+                   password={"type": "string", "minLength": 8},
+                   role={**ROLE, "default": "viewer"}),
+    "UserChange": {**obj((), role=ROLE, is_active=BOOL,
+                         password={"type": "string", "minLength": 8}),
+                   "additionalProperties": False},
+    "IdTag": obj(id_tag=STR, **TAG_FIELDS, created_at=TIME, updated_at=TIME),
+    "NewIdTag": {**obj(("id_tag",), id_tag=ID_TAG, **TAG_FIELDS), "additionalProperties": False},
+    "IdTagChange": {**obj((), id_tag={**ID_TAG, "description": "ignored when it is the tag's "
+                                                               "own id; cannot be changed"},
+                          **TAG_FIELDS), "additionalProperties": False},
+    "ImportResult": obj(created=INT, updated=INT),
+    "LocalList": obj(charger_id=STR, list_version=nullable(INT), total=INT, entries=array(obj(
+        id_tag=STR, status=STR, expiry_date=nullable(TIME), parent_id_tag=nullable(STR)))),
+    "LocalListSync": obj(
+        charger_id=STR, status=STR, applied=BOOL, list_version=INT,
+        update_type=enum("differential", "full"), entries=INT,
+        fallback_from=nullable(obj(update_type=STR, list_version=INT, status=STR))),
+    "Connector": obj(connector_id=INT, status=STR, error_code=STR, info=STR,
+                     vendor_error_code=STR, status_at=nullable(TIME), updated_at=nullable(TIME),
+                     active_transaction=nullable(ref("Transaction"))),
+    "Transaction": TRANSACTION,
+    "MeterSample": obj(timestamp=TIME, received_at=TIME, connector_id=INT, measurand=STR,
+                       phase=nullable(STR), unit=nullable(STR), context=nullable(STR),
+                       location=nullable(STR), value=nullable(NUM), raw_value=nullable(STR)),
+    "TransactionDetail": extend(TRANSACTION, samples_total=INT,
+                                meter_samples=array(ref("MeterSample"))),
+    "Charger": CHARGER,
+    "ChargerDetail": CHARGER_DETAIL,
+    "NewCharger": {**obj(("id",), id={"type": "string", "minLength": 1, "maxLength": 64},
+                         label={"type": "string", "maxLength": 100},
+                         location={"type": "string", "maxLength": 200},
+                         registration_status=REGISTRATION,
+                         password=nullable({"type": "string", "minLength": 8, "maxLength": 64})),
+                   "additionalProperties": False},
+    "ChargerChange": {**obj((), label={"type": "string", "maxLength": 100},
+                            location={"type": "string", "maxLength": 200},
+                            registration_status=REGISTRATION,
+                            password={**nullable({"type": "string", "minLength": 8,
+                                                  "maxLength": 64}),
+                                      "description": "HTTP Basic password for the charger "
+                                                     "(security profile 1); null removes it"}),
+                      "additionalProperties": False},
+    "RemoteStartResult": obj(status=STR, charger_id=STR, connector_id=nullable(INT), id_tag=STR),
+    "CommandLogEntry": obj(id=INT, charger_id=STR, username=STR, action=STR, request=ANY,
+                           outcome=STR, response=ANY, sent_at=TIME,
+                           answered_at=nullable(TIME)),
+    "FirmwareFile": obj(name=STR, size=INT, sha256=STR, modified_at=TIME,
+                        url={"type": "string", "description": "give it to update-firmware "
+                                                              "as location"}),
+    "DiagnosticsFile": obj(charger_id=STR, name=STR, size=INT, sha256=STR, received_at=TIME,
+                           url=STR),
+    "Health": obj(status=enum("ok"), time=TIME, chargers_online=INT),
+}
+
+RESPONSES: dict[int, str] = {
+    400: "The request is invalid; `field` names the input at fault.",
+    401: "No valid bearer access token.",
+    403: "The account's role is not enough for this.",
+    404: "No such resource.",
+    409: "Conflicts with the current state (exists already, in use, charger not Accepted).",
+    413: "The file is larger than allowed.",
+    416: "The Range asked for is not in the file.",
+    502: "The charger answered with a CALLERROR (`code` and `description`).",
+    503: "The charger is not connected.",
+    504: "The charger did not answer in time.",
+    507: "Not enough free storage for the file.",
+}
+COMMAND_ERRORS = (400, 404, 409, 502, 503, 504)
+
+
+# --- what each verb reads and answers --------------------------------------------------------
+
+@dataclass
+class Spec:
+    """What a verb reads and answers; paths, methods and roles come from the handler."""
+
+    ok: dict[int, Any] = field(default_factory=lambda: {200: None})  # status -> schema or content
+    body: Any = None                # JSON schema, or {media type: schema}
+    body_required: bool = True
+    query: tuple[Schema, ...] = ()
+    errors: tuple[int, ...] = ()
+    headers: dict[str, Schema] = field(default_factory=dict)
+    bearer: bool = False            # a bearer token is needed although permissions do not say so
+    summary: str | None = None      # when the verb has no docstring
+    note: str | None = None
+    action: str | None = None       # the OCPP command this path sends
+    error_text: dict[int, str] = field(default_factory=dict)  # instead of RESPONSES[status]
+
+
+def query(name: str, schema: Schema, description: str) -> Schema:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}
+
+
+def limit(default: int, maximum: int = 1000) -> Schema:
+    return query("limit", {"type": "integer", "minimum": 1, "maximum": maximum,
+                           "default": default}, "page size")
+
+
+OFFSET = query("offset", {"type": "integer", "minimum": 0, "default": 0}, "items to skip")
+CHARGER_Q = query("charger", STR, "only this charger's")
+OVERWRITE = query("overwrite", BOOL, "replace an existing file of that name (1/true)")
+TOTAL = {"X-Total-Count": {"schema": INT, "description": "items in all pages"}}
+FILE_OK = {200: {"application/octet-stream": {"schema": BINARY}},
+           206: {"application/octet-stream": {"schema": BINARY}}, 304: {}}
+HEAD_OK = {200: {}, 206: {}, 304: {}}
+UPLOAD_BODY = {"multipart/form-data": {"schema": obj(("file",), file=BINARY)},
+               "application/octet-stream": {"schema": BINARY}}
+
+SPECS: dict[str, Spec] = {
+    # health, openapi
+    "HealthHandler.get": Spec({200: ref("Health"), 503: obj(status=enum("error"), error=STR)}),
+    "OpenApiHandler.get": Spec({200: {"type": "object", "description": "this document"}}),
+    # auth
+    "RegisterHandler.post": Spec({201: ref("Session")}, ref("Credentials"),
+                                 errors=(400, 403, 409),
+                                 note="403 when self-registration is closed."),
+    "LoginHandler.post": Spec({200: ref("Session")}, ref("Credentials"), errors=(400, 401)),
+    "LogoutHandler.post": Spec({200: obj(message=STR)}, obj((), refresh=STR), False, bearer=True),
+    "RefreshHandler.post": Spec({200: ref("Tokens")}, obj(("refresh",), refresh=STR),
+                                errors=(400, 401)),
+    "MeHandler.get": Spec({200: ref("Me")}),
+    # users
+    "UsersHandler.get": Spec({200: obj(items=array(ref("User")))}),
+    "UsersHandler.post": Spec({201: ref("User")}, ref("NewUser"), errors=(400, 409)),
+    "UserHandler.get": Spec({200: ref("User")}, errors=(404,)),
+    "UserHandler.patch": Spec({200: ref("User")}, ref("UserChange"), errors=(400, 404, 409)),
+    # id tags
+    "IdTagsHandler.get": Spec({200: page("IdTag")}, query=(
+        query("q", STR, "substring of the id or the note, any case"),
+        query("status", TAG_STATUS, "only tags with this status"), limit(50), OFFSET),
+        errors=(400,)),
+    "IdTagsHandler.post": Spec({201: ref("IdTag")}, ref("NewIdTag"), errors=(400, 409)),
+    "IdTagHandler.get": Spec({200: ref("IdTag")}, errors=(404,)),
+    "IdTagHandler.patch": Spec({200: ref("IdTag")}, ref("IdTagChange"), errors=(400, 404)),
+    "IdTagHandler.delete": Spec({200: obj(deleted=STR)}, errors=(404, 409)),
+    "ExportHandler.get": Spec({200: {"text/csv": {"schema": STR}}}),
+    "ImportHandler.post": Spec(
+        {200: ref("ImportResult")},
+        {"text/csv": {"schema": STR}, "application/json": {"schema": obj(("csv",), csv=STR)}},
+        errors=(400,), note="Columns: id_tag,status,expiry_date,parent_id_tag,"
+                            "max_active_transactions,note (only id_tag is required). All rows "
+                            "or none: a 400 names the first bad `line` and `field` and "
+                            "lists all of them in `errors`."),
+    "LocalListHandler.get": Spec({200: ref("LocalList")}, errors=(404,)),
+    "LocalListSyncHandler.post": Spec(
+        {200: ref("LocalListSync")}, obj((), mode={**enum("differential", "full"),
+                                                   "default": "differential"}),
+        False, errors=COMMAND_ERRORS),
+    # files
+    "FirmwareListHandler.get": Spec({200: obj(items=array(ref("FirmwareFile")))}),
+    "FirmwareListHandler.post": Spec(
+        {201: ref("FirmwareFile"), 200: ref("FirmwareFile")},
+        {"multipart/form-data": UPLOAD_BODY["multipart/form-data"]},
+        query=(query("name", STR, "store under this name instead of the file's own"),
+               OVERWRITE), errors=(400, 409, 413, 507)),
+    "FirmwareFileHandler.get": Spec({200: ref("FirmwareFile")}, errors=(400, 404)),
+    "FirmwareFileHandler.put": Spec(
+        {201: ref("FirmwareFile"), 200: ref("FirmwareFile")},
+        {"application/octet-stream": UPLOAD_BODY["application/octet-stream"]},
+        query=(OVERWRITE,), errors=(400, 409, 413, 507)),
+    "FirmwareFileHandler.delete": Spec({204: {}}, errors=(400, 404)),
+    "FirmwareDownloadHandler.get": Spec(FILE_OK, errors=(400, 404, 416)),
+    "FirmwareDownloadHandler.head": Spec(HEAD_OK, errors=(400, 404, 416),
+                                         summary="A firmware image's headers, without the body."),
+    "DiagnosticsListHandler.get": Spec({200: obj(items=array(ref("DiagnosticsFile")))},
+                                       query=(CHARGER_Q, limit(100), OFFSET), errors=(400,),
+                                       headers=TOTAL),
+    "DiagnosticsLocationHandler.get": Spec({200: obj(location={"type": "string",
+                                                                "format": "uri"})},
+                                           errors=(404,)),
+    "DiagnosticsFileHandler.get": Spec(FILE_OK, errors=(400, 404, 416)),
+    "DiagnosticsFileHandler.head": Spec(HEAD_OK, errors=(400, 404, 416),
+                                        summary="A diagnostics file's headers, without the body."),
+    "DiagnosticsFileHandler.delete": Spec({204: {}}, errors=(400, 404)),
+    "DiagnosticsUploadHandler.put": Spec({201: ref("DiagnosticsFile")}, UPLOAD_BODY,
+                                         errors=(400, 404, 413, 507)),
+    "DiagnosticsUploadHandler.post": Spec({201: ref("DiagnosticsFile")}, UPLOAD_BODY,
+                                          errors=(400, 404, 413, 507)),
+    # transactions
+    "TransactionsHandler.get": Spec({200: page("Transaction")}, query=(
+        CHARGER_Q, query("id_tag", STR, "only this id tag's"),
+        query("since", TIME, "started at or after (RFC 3339)"),
+        query("until", TIME, "started before (RFC 3339)"),
+        query("active", BOOL, "true: still open; false: stopped"), limit(50), OFFSET),
+        errors=(400,)),
+    "TransactionHandler.get": Spec({200: ref("TransactionDetail")}, query=(query(
+        "samples_limit", {"type": "integer", "minimum": 0, "maximum": 100000, "default": 1000},
+        "meter samples to include"),), errors=(400, 404)),
+    # commands
+    "RemoteStartHandler.post": Spec({200: ref("RemoteStartResult")},
+                                    ref("RemoteStartTransactionRequest"), errors=COMMAND_ERRORS,
+                                    note="409 also when the charger answers Rejected "
+                                         "(`status` in the body)."),
+    "CommandLogHandler.get": Spec({200: page("CommandLogEntry")},
+                                  query=(CHARGER_Q, limit(50), OFFSET), errors=(400,)),
+    # chargers
+    "ChargersHandler.get": Spec({200: array(ref("Charger"))}, query=(limit(1000), OFFSET),
+                                errors=(400,), headers=TOTAL),
+    "ChargersHandler.post": Spec({201: ref("ChargerDetail")}, ref("NewCharger"),
+                                 errors=(400, 409)),
+    "ChargerHandler.get": Spec({200: ref("ChargerDetail")}, errors=(404,)),
+    "ChargerHandler.patch": Spec({200: ref("ChargerDetail")}, ref("ChargerChange"),
+                                 errors=(400, 404)),
+    # the OCPP socket (a WebSocket; OpenAPI can only show its handshake)
+    "OcppSocketHandler.open": Spec(
+        {101: {}}, errors=(400, 401, 404), summary="OCPP-J 1.6 WebSocket of a charge point.",
+        error_text={400: "Not a WebSocket upgrade, or an invalid charge point id.",
+                    401: "The charger has a password and HTTP Basic auth failed.",
+                    404: "Unknown charge point id and admission policy `reject`."},
+        note="Upgrade to a WebSocket with subprotocol `ocpp1.6` (`ws://` or `wss://`). "
+             "Unknown ids get 404 when the admission policy is `reject`; a charger with a "
+             "password must send HTTP Basic auth with its id as the user name (security "
+             "profile 1), else 401."),
+}
+
+
+# --- the 19 commands: official OCPP 1.6 schemas in snake_case --------------------------------
+
+def _snake_name(name: str) -> str:
+    return next(iter(protocol.to_snake({name: None})))
+
+
+def snake_schema(schema: Any) -> Any:
+    """An OCPP JSON schema with property names and `required` lists in snake_case."""
+    if isinstance(schema, list):
+        return [snake_schema(item) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {}
+    for key, value in schema.items():
+        if key == "properties":
+            out[key] = {_snake_name(name): snake_schema(sub) for name, sub in value.items()}
+        elif key == "required":
+            out[key] = [_snake_name(name) for name in value]
+        elif key == "additionalProperties" and schema.get("type") != "object":
+            continue  # the 1.6 schemas put it on strings, where it means nothing
+        else:
+            out[key] = snake_schema(value)
+    return out
+
+
+def ocpp_schema(name: str) -> Schema:
+    with open(os.path.join(protocol.SCHEMA_DIR, name + ".json"), encoding="utf-8-sig") as fh:
+        schema = json.load(fh)
+    for key in ("$schema", "id", "$id"):
+        schema.pop(key, None)
+    return snake_schema(schema)
+
+
+# What evedge adds to a charger's answer before it is returned.
+RESPONSE_EXTRAS: dict[str, Schema] = {
+    "ReserveNow": {"reservation_id": {"type": "integer",
+                                      "description": "the reservation id that was sent"}},
+}
+
+
+def command_schemas(action: str) -> tuple[Schema, Schema]:
+    """(request, answer) of one command, as the official schemas in snake_case."""
+    request = ocpp_schema(action)
+    filled = catalog.FILLED_BY_EVEDGE.get(action, {})
+    if filled:  # evedge fills these in when the caller leaves them out
+        request["required"] = [name for name in request["required"] if name not in filled]
+    answer = ocpp_schema(action + "Response")
+    required = answer.get("required", [])
+    extras = RESPONSE_EXTRAS.get(action, {})
+    answer["properties"].update(extras)
+    if required or extras:
+        answer["required"] = [*required, *extras]
+    return request, answer
+
+
+def command_spec(slug: str) -> Spec:
+    action = catalog.COMMANDS[slug].action
+    request = ref(action + "Request")
+    return Spec({200: ref(action + "Response")}, request,
+                body_required=bool(command_components()[action + "Request"].get("required")),
+                errors=COMMAND_ERRORS, action=action,
+                note=f"The body is OCPP 1.6 {action}.req in snake_case, checked against the "
+                     "official schema (a bad body is a 400 naming the field, and nothing is "
+                     f"sent); 200 carries {action}.conf in snake_case, whatever its status.")
+
+
+@functools.cache
+def command_components() -> dict[str, Schema]:
+    """`<Action>Request` and `<Action>Response` of the 19 commands (read once, when needed)."""
+    components = {}
+    for command in catalog.COMMANDS.values():
+        request, answer = command_schemas(command.action)
+        components[command.action + "Request"] = request
+        components[command.action + "Response"] = answer
+    return components
