@@ -243,10 +243,17 @@ def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, time
     return StoppedTransaction(info, known, energy)
 
 
-def record_meter_values(charger_id: str, connector_id: int, transaction_id: int | None,
-                        meter_value: list[dict[str, Any]], now: dt.datetime,
-                        known_transaction: bool = False) -> int | None:
-    """Store every sampled value; returns the transaction id they were attached to.
+@dataclass(frozen=True)
+class MeterReport:
+    transaction_id: int | None   # the transaction the samples belong to (None if unknown)
+    rows: list[tuple]            # meter_sample rows, shaped like store.METER_COLUMNS
+
+
+def check_meter_values(charger_id: str, connector_id: int, transaction_id: int | None,
+                       meter_value: list[dict[str, Any]], now: dt.datetime,
+                       known_transaction: bool = False) -> MeterReport:
+    """The sample rows of a MeterValues, attached to its transaction if that is this
+    charger's. The caller inserts the rows (in bulk, with the group commit).
 
     ``known_transaction``: the caller already knows the transaction is this
     charger's (the session remembers the ids it handed out), which saves a query.
@@ -256,12 +263,20 @@ def record_meter_values(charger_id: str, connector_id: int, transaction_id: int 
         store.record_anomaly(charger_id, "unknown_transaction_meter_values",
                              f"MeterValues for unknown transaction {transaction_id}", now)
         transaction_id = None
-    _insert_samples(charger_id, connector_id, transaction_id, meter_value, now)
-    return transaction_id
+    return MeterReport(transaction_id,
+                       sample_rows(charger_id, connector_id, transaction_id, meter_value, now))
 
 
 def _insert_samples(charger_id: str, connector_id: int, transaction_id: int | None,
                     meter_value: list[dict[str, Any]], now: dt.datetime) -> None:
+    rows = sample_rows(charger_id, connector_id, transaction_id, meter_value, now)
+    if rows:
+        store.insert_meter_samples(rows)
+
+
+def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
+                meter_value: list[dict[str, Any]], now: dt.datetime) -> list[tuple]:
+    """One meter_sample row per sampledValue, with OCPP 1.6's defaults filled in (§7.45)."""
     received = db_time(now)
     rows = []
     for reading in meter_value:
@@ -273,8 +288,7 @@ def _insert_samples(charger_id: str, connector_id: int, transaction_id: int | No
             rows.append((charger_id, connector_id, transaction_id, taken, received, measurand,
                          sample.get("phase"), unit, sample.get("context"), sample.get("location"),
                          value, raw))
-    if rows:
-        store.insert_meter_samples(rows)
+    return rows
 
 
 def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, float | None]:

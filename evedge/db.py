@@ -72,15 +72,20 @@ class GroupCommit:
     ``run(work)`` executes ``work()`` inside the shared transaction (opened on
     first use and committed by a callback scheduled for the next loop turn),
     isolated by a savepoint so that a failing message never takes others with
-    it. ``when_committed(ok, failed)`` defers an acknowledgement until the data
-    written so far is durable; with no transaction open it runs ``ok`` at once.
-    ``work`` must be synchronous: an ``await`` inside the transaction would let
-    other coroutines' writes interleave with it (style.md convention 7).
+    it. ``add_rows(sql, rows)`` queues rows for one ``executemany`` per statement
+    just before the commit: meter samples, the volume table, are inserted once
+    per batch instead of once per message. ``when_committed(ok, failed)`` defers
+    an acknowledgement until the data written so far is durable; with no
+    transaction open it runs ``ok`` at once. ``work`` must be synchronous: an
+    ``await`` inside the transaction would let other coroutines' writes
+    interleave with it (style.md convention 7).
     """
 
-    def __init__(self, db: Database):
+    def __init__(self, db: Database, window: float = 0.0):
         self._db = db
+        self._window = window  # seconds to gather more messages into one commit
         self._txn = None
+        self._rows: dict[str, list[tuple]] = {}
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self.commits = 0          # for metrics and the benchmark
         self.committed_units = 0
@@ -89,11 +94,18 @@ class GroupCommit:
     def in_transaction(self) -> bool:
         return self._txn is not None
 
+    def _begin(self) -> None:
+        self._txn = self._db.atomic()
+        self._txn.__enter__()
+        loop = asyncio.get_running_loop()
+        if self._window > 0:
+            loop.call_later(self._window, self.flush)
+        else:
+            loop.call_soon(self.flush)
+
     def run(self, work: Callable[[], T]) -> T:
         if self._txn is None:
-            self._txn = self._db.atomic()
-            self._txn.__enter__()
-            asyncio.get_running_loop().call_soon(self.flush)
+            self._begin()
         cursor = self._db.cursor()
         cursor.execute("SAVEPOINT unit")
         try:
@@ -105,6 +117,12 @@ class GroupCommit:
         cursor.execute("RELEASE SAVEPOINT unit")
         self.committed_units += 1
         return result
+
+    def add_rows(self, sql: str, rows: list[tuple]) -> None:
+        """Insert ``rows`` with the next commit (they are checked by the caller first)."""
+        if self._txn is None:
+            self._begin()
+        self._rows.setdefault(sql, []).extend(rows)
 
     def when_committed(self, ok: Callable[[], None], failed: Callable[[], None]) -> None:
         if self._txn is None:
@@ -128,12 +146,20 @@ class GroupCommit:
         return future
 
     def flush(self) -> None:
-        """Commit the open transaction, then release the answers waiting for it."""
+        """Insert the queued rows, commit, then release the answers waiting for it."""
         txn, self._txn = self._txn, None
         pending, self._pending = self._pending, []
+        rows, self._rows = self._rows, {}
         if txn is None:
             return
         try:
+            try:
+                cursor = self._db.cursor()
+                for sql, batch in rows.items():
+                    cursor.executemany(sql, batch)
+            except BaseException as exc:
+                txn.__exit__(type(exc), exc, exc.__traceback__)  # rolls back
+                raise
             txn.__exit__(None, None, None)
         except Exception:
             # Nothing of this batch was acknowledged, so nothing is lost: the chargers

@@ -235,15 +235,46 @@ _INSERT_SAMPLE = (f'INSERT INTO "{MS}" ({", ".join(METER_COLUMNS)}) '
                   f'VALUES ({", ".join("?" * len(METER_COLUMNS))})')
 
 
+def meter_insert_sql() -> str:
+    """The INSERT for rows shaped like ``METER_COLUMNS`` (for bulk inserts)."""
+    return _sql(_INSERT_SAMPLE, database.param)
+
+
 def insert_meter_samples(rows: list[tuple]) -> None:
     """Insert rows shaped like ``METER_COLUMNS`` in one statement execution."""
-    database.cursor().executemany(_sql(_INSERT_SAMPLE, database.param), rows)
+    database.cursor().executemany(meter_insert_sql(), rows)
+
+
+def first_sample_since(cutoff: dt.datetime) -> int | None:
+    """The smallest meter_sample id received at or after ``cutoff``.
+
+    Samples are inserted in the order they are received, so ``received_at``
+    grows with ``id`` and a binary search over the primary key replaces an
+    index on ``received_at`` (which would cost one more B-tree insert per sample).
+    A clock stepped backwards only makes the cut-off approximate.
+    """
+    low, high = _fetchone(f'SELECT MIN(id), MAX(id) FROM "{MS}"')
+    if low is None:
+        return None
+    stamp, high = db_time(cutoff), high + 1
+    while low < high:
+        middle = (low + high) // 2
+        row = _fetchone(f'SELECT id, received_at FROM "{MS}" WHERE id >= ? ORDER BY id LIMIT 1',
+                        (middle,))
+        if row is None or row[1] >= stamp:
+            high = middle
+        else:
+            low = row[0] + 1
+    return low
 
 
 def delete_samples_before(cutoff: dt.datetime, batch: int = 5000) -> int:
     """Delete at most ``batch`` samples received before ``cutoff``; returns how many."""
-    cursor = _execute(f'DELETE FROM "{MS}" WHERE id IN (SELECT id FROM "{MS}" '
-                      'WHERE received_at < ? LIMIT ?)', (db_time(cutoff), batch))
+    first_kept = first_sample_since(cutoff)
+    if first_kept is None:
+        return 0
+    cursor = _execute(f'DELETE FROM "{MS}" WHERE id IN (SELECT id FROM "{MS}" WHERE id < ? '
+                      'ORDER BY id LIMIT ?)', (first_kept, batch))
     return cursor.rowcount
 
 

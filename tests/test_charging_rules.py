@@ -100,3 +100,22 @@ def test_kwh_register_readings_count_in_wh(database):
         {"value": "12.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
         {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}]}])
     assert readings == {"energy_wh": 12500.0, "power_w": 7200.0}
+
+
+def test_retention_deletes_exactly_the_samples_received_before_the_cutoff(database):
+    from evedge import store
+    from evedge.models import MeterSample
+    started = start()
+    for minute in range(60):
+        received = NOW + dt.timedelta(minutes=minute)
+        store.insert_meter_samples(charging.sample_rows(
+            "CP-1", 1, started.transaction_id,
+            [{"timestamp": "2026-11-24T10:00:00Z", "sampled_value": [{"value": str(minute)}]}],
+            received))
+    cutoff = NOW + dt.timedelta(minutes=37, seconds=30)
+    assert store.delete_samples_before(cutoff, batch=10) == 10
+    while store.delete_samples_before(cutoff, batch=10):
+        pass
+    left = sorted(int(s.value) for s in MeterSample.select())
+    assert left == list(range(38, 60))
+    assert store.delete_samples_before(NOW - dt.timedelta(days=1)) == 0

@@ -78,7 +78,7 @@ class _Outbox:
 
     __slots__ = ("_send",)
 
-    def __init__(self, send: Callable[[str], bool]):
+    def __init__(self, send: Callable[[str | bytes], bool]):
         self._send = send
 
     async def send(self, message: str) -> None:
@@ -98,7 +98,7 @@ class ChargePointSession(ChargePoint):
         super().__init_subclass__(**kwargs)
         cls._routes = _class_routes(cls)
 
-    def __init__(self, charger_id: str, send: Callable[[str], bool], services: Services,
+    def __init__(self, charger_id: str, send: Callable[[str | bytes], bool], services: Services,
                  registration_status: str = "Accepted"):
         # ChargePoint.__init__ is not called: it builds a route map of bound methods and
         # an asyncio.Queue for every connection. The routes are per class here and the
@@ -181,7 +181,7 @@ class ChargePointSession(ChargePoint):
             lambda: self._answer(frame, route, kwargs),
             lambda: self._write(protocol.call_error_frame(unique_id, InternalError())))
 
-    def _answer(self, frame: str, route: Route, kwargs: dict) -> None:
+    def _answer(self, frame: bytes, route: Route, kwargs: dict) -> None:
         self._write(frame)
         if route.after is not None:
             try:
@@ -197,7 +197,7 @@ class ChargePointSession(ChargePoint):
         if exc.unique_id is not None:
             self._write(protocol.call_error_frame(exc.unique_id, exc.error))
 
-    def _write(self, frame: str) -> None:
+    def _write(self, frame: str | bytes) -> None:
         self._send_frame(frame)
 
     def _record_quirks(self, action: str, notes: list[str]) -> None:
@@ -325,9 +325,11 @@ class ChargePointSession(ChargePoint):
     def on_meter_values(self, connector_id: int, meter_value: list, **kwargs: Any
                         ) -> call_result.MeterValues:
         requested = kwargs.get("transaction_id")
-        transaction_id = charging.record_meter_values(
+        report = charging.check_meter_values(
             self.id, connector_id, requested, meter_value, utcnow(),
             known_transaction=requested in self._transactions)
+        self._committer.add_rows(store.meter_insert_sql(), report.rows)
+        transaction_id = report.transaction_id
         if transaction_id is not None:
             self._transactions.add(transaction_id)
         if self._events.subscriber_count:

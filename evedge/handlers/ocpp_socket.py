@@ -122,7 +122,7 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
             self.services.events.publish("charger.disconnected", charger_id=session.id)
         log.info("charger %s disconnected (code %s)", session.id, self.close_code)
 
-    def _send(self, frame: str) -> bool:
+    def _send(self, frame: str | bytes) -> bool:
         """Write one text frame; False when the socket is already gone.
 
         Uses the protocol object's frame writer: the public ``write_message``
@@ -134,7 +134,8 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         if connection is None or connection.is_closing():
             return False
         try:
-            connection._write_frame(True, _TEXT, frame.encode("utf-8"))
+            connection._write_frame(True, _TEXT,
+                                    frame if type(frame) is bytes else frame.encode("utf-8"))
         except StreamClosedError:
             return False
         return True

@@ -171,7 +171,7 @@ def up(migrator, db):
         class Meta:
             database = db
             table_name = 'meter_sample'
-            indexes = ((('charger', 'connector_id', 'id'), False), (('transaction', 'timestamp'), False), (('received_at',), False))
+            indexes = ((('charger', 'connector_id', 'id'), False), (('transaction', 'timestamp'), False))
     db.create_tables([MeterSample])
 
     class RevokedToken(Model):
