@@ -143,12 +143,21 @@ def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:
         return {"status": "Accepted" if policy.unknown_id_tags == "accept" else "Invalid"}
     status, expiry_text, parent, limit = row
     expiry = parse_charger_time(expiry_text) if expiry_text else None
-    if status == "Accepted" and expiry is not None and expiry <= now:
-        status = "Expired"
+    status = effective_status(status, expiry, now)
     if status == "Accepted" and parent:
         status = _parent_status(parent, now)
     if status == "Accepted" and limit is not None and store.active_transaction_count(tag) >= limit:
         status = "ConcurrentTx"
+    return tag_info(status, expiry, parent)
+
+
+def effective_status(status: str, expiry: dt.datetime | None, now: dt.datetime) -> str:
+    """A tag's own status, with an expiry date in the past turning Accepted into Expired."""
+    return "Expired" if status == "Accepted" and expiry is not None and expiry <= now else status
+
+
+def tag_info(status: str, expiry: dt.datetime | None, parent: str | None) -> dict[str, Any]:
+    """An IdTagInfo (snake case) with the optional fields only when they are set."""
     info: dict[str, Any] = {"status": status}
     if expiry is not None:
         info["expiry_date"] = to_rfc3339(expiry)
@@ -162,11 +171,8 @@ def _parent_status(parent: str, now: dt.datetime) -> str:
     row = store.id_tag(parent)
     if row is None:
         return "Accepted"
-    status, expiry_text = row[0], row[1]
-    expiry = parse_charger_time(expiry_text) if expiry_text else None
-    if status == "Accepted" and expiry is not None and expiry <= now:
-        return "Expired"
-    return status
+    expiry = parse_charger_time(row[1]) if row[1] else None
+    return effective_status(row[0], expiry, now)
 
 
 # --- transactions --------------------------------------------------------------------------

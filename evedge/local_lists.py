@@ -15,6 +15,7 @@ from typing import Any, Awaitable, Callable
 import peewee
 
 from . import errors
+from .charging import effective_status, tag_info
 from .models import Charger, IdTag, LocalListEntry, database
 from .timeutil import parse_api_time, to_rfc3339, utcnow
 
@@ -47,19 +48,6 @@ def clean_update_type(value: Any) -> str:
     return value.lower()
 
 
-def _info(status: str, expiry: dt.datetime | None, parent: str | None) -> dict[str, Any]:
-    info: dict[str, Any] = {"status": status}
-    if expiry is not None:
-        info["expiry_date"] = to_rfc3339(expiry)
-    if parent:
-        info["parent_id_tag"] = parent
-    return info
-
-
-def _effective_status(status: str, expiry: dt.datetime | None, now: dt.datetime) -> str:
-    return "Expired" if status == "Accepted" and expiry is not None and expiry <= now else status
-
-
 def desired_local_list(now: dt.datetime | None = None) -> dict[str, dict[str, Any]]:
     """id_tag -> IdTagInfo for every tag, as ``charging.id_tag_info`` would judge it now.
 
@@ -72,17 +60,17 @@ def desired_local_list(now: dt.datetime | None = None) -> dict[str, dict[str, An
         IdTag.id_tag, IdTag.status, IdTag.expiry_date, IdTag.parent_id_tag).tuples()}
     desired = {}
     for tag, (status, expiry, parent) in rows.items():
-        status = _effective_status(status, expiry, now)
+        status = effective_status(status, expiry, now)
         if status == "Accepted" and parent in rows:
-            status = _effective_status(rows[parent][0], rows[parent][1], now)
-        desired[tag] = _info(status, expiry, parent)
+            status = effective_status(rows[parent][0], rows[parent][1], now)
+        desired[tag] = tag_info(status, expiry, parent)
     return desired
 
 
 def held_local_list(charger_id: str) -> dict[str, dict[str, Any]]:
     """id_tag -> IdTagInfo of what we believe the charger holds."""
     query = LocalListEntry.select().where(LocalListEntry.charger == charger_id)
-    return {entry.id_tag: _info(entry.status, entry.expiry_date, entry.parent_id_tag)
+    return {entry.id_tag: tag_info(entry.status, entry.expiry_date, entry.parent_id_tag)
             for entry in query}
 
 
