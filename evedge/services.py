@@ -21,6 +21,7 @@ from .chargers.commands import Commands
 from .chargers.registry import ConnectedChargers
 from .config import Config
 from .events import Broadcaster
+from .simulators import SimulatorFleet
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,7 @@ class Services:
     accounts: Accounts
     firmware: files.FileStore
     diagnostics: files.DiagnosticsStore
+    simulators: SimulatorFleet
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     def last_seen(self, charger_id: str) -> dt.datetime | None:
@@ -47,7 +49,10 @@ class Services:
         return dt.datetime.fromtimestamp(session.last_seen, dt.timezone.utc).replace(tzinfo=None)
 
     async def close(self) -> None:
-        """Stop background work, close charger sockets, flush and close the database."""
+        """Stop simulators and background work, close charger sockets, flush and close the
+        database."""
+        # First, while the server still answers: simulators end their transactions properly.
+        await self.simulators.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -85,6 +90,7 @@ async def build_services(config: Config) -> Services:
         diagnostics=files.DiagnosticsStore(config.data_dir / "diagnostics",
                                            config.diagnostics_max_bytes,
                                            min_free_bytes=config.min_free_bytes),
+        simulators=SimulatorFleet(config, chargers.is_online),
     )
     with db_handle.atomic():
         store.mark_all_disconnected(utcnow())

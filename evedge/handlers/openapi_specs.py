@@ -235,6 +235,21 @@ HEAD_OK = {200: {}, 206: {}, 304: {}}
 UPLOAD_BODY = {"multipart/form-data": {"schema": obj(("file",), file=BINARY)},
                "application/octet-stream": {"schema": BINARY}}
 
+HTML = {200: {"text/html": {"schema": STR}}}
+SIMULATOR = obj(charger_id=STR, connected=BOOL, registration_status=nullable(STR),
+                connectors=INT, power_w=NUM, meter_interval=NUM, started_at=TIME)
+SIMULATOR_START = obj(
+    ("charger_id",), charger_id={"type": "string", "minLength": 1, "maxLength": 64},
+    connectors={"type": "integer", "minimum": 1, "maximum": 8, "default": 1},
+    power_w={"type": "number", "minimum": 100, "maximum": 350000, "default": 11000},
+    meter_interval={"type": "number", "minimum": 1, "maximum": 3600, "default": 10,
+                    "description": "seconds between MeterValues while charging"},
+    password={"type": "string", "minLength": 8, "maxLength": 64,
+              "description": "HTTP Basic password, for a charger that has one"})
+SIMULATOR_START["additionalProperties"] = False
+PAGE_NOTE = ("An HTML shell: its script calls the REST API with the bearer token kept in "
+             "the browser's sessionStorage.")
+
 SPECS: dict[str, Spec] = {
     # health, openapi
     "HealthHandler.get": Spec({200: ref("Health"), 503: obj(status=enum("error"), error=STR)}),
@@ -340,6 +355,34 @@ SPECS: dict[str, Spec] = {
              "Unknown ids get 404 when the admission policy is `reject`; a charger with a "
              "password must send HTTP Basic auth with its id as the user name (security "
              "profile 1), else 401."),
+    # dashboard pages, the dashboard socket, simulated chargers
+    "RootHandler.get": Spec(HTML, note="Refreshes to `/ui/` (an HTML meta refresh)."),
+    "LoginPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "DashboardPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "ChargerPageHandler.get": Spec(HTML, note=PAGE_NOTE + " Answers 200 for any id; the "
+                                   "page shows what the API says about it."),
+    "IdTagsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "TransactionsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "UsersPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "FilesPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "DashboardSocketHandler.open": Spec(
+        {101: {}}, errors=(400,), bearer=True,
+        error_text={400: "Not a WebSocket upgrade.",
+                    401: "Sent as close code 4401 (no, bad or expired token)."},
+        note="The first message must be `{\"type\": \"auth\", \"token\": \"<access>\"}`, "
+             "within 5 s (the token is never put in the URL); else the socket closes with "
+             "code 4401. Then the server sends `{\"type\": \"snapshot\", \"chargers\": "
+             "[...]}` (as GET /api/chargers/) and the live frames `{\"events\": [...]}`. A "
+             "later auth message replaces the token. Same-origin browsers only."),
+    "RunSimulatorHandler.post": Spec(
+        {200: SIMULATOR}, SIMULATOR_START, errors=(400, 409),
+        note="The simulator connects to this box's own OCPP endpoint and is recorded like "
+             "a real charger. 409 when it runs already, when a real charger with that id "
+             "is connected, or when 50 simulators run."),
+    "StopSimulatorHandler.post": Spec({200: SIMULATOR}, obj(("charger_id",), charger_id=STR),
+                                      errors=(400, 409),
+                                      note="409 when no simulator of that id runs."),
+    "SimulatorsHandler.get": Spec({200: obj(items=array(SIMULATOR), limit=INT)}),
 }
 
 

@@ -1,0 +1,152 @@
+"""/ws/dashboard: live events for the dashboard, after the browser has authenticated.
+
+Protocol (JSON text frames):
+
+* browser -> server, first and within ``AUTH_TIMEOUT`` seconds:
+  ``{"type": "auth", "token": "<access token>"}``. The token travels inside the
+  socket, never in the URL, so it lands in no access log (style.md §4.9).
+  A later ``auth`` message (after the browser refreshed its tokens) replaces the
+  user. A missing, bad, expired or revoked token closes the socket with 4401.
+* server -> browser: ``{"type": "snapshot", "chargers": [...]}`` once (the shape
+  of GET /api/chargers/), then the Broadcaster's frames ``{"events": [...]}``
+  as they are batched (events.py).
+
+Frames are written without awaiting (stack-notes.md §6). A browser that stops
+reading is dropped once ``MAX_PENDING_BYTES`` wait in its write buffer, so one
+slow tablet can neither stall the others nor fill the box's memory; it reconnects
+and starts again from a fresh snapshot. ``check_origin`` keeps Tornado's default
+(same origin only), so another web site cannot open this socket with a token it
+has no way to read anyway.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import tornado.ioloop
+import tornado.websocket
+
+from .. import errors, queries
+from ..models import User
+
+if TYPE_CHECKING:
+    from ..services import Services
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 5.0          # seconds to the first auth message
+RECHECK_INTERVAL = 60.0     # seconds between checks that the token still works
+MAX_PENDING_BYTES = 2 * 1024 * 1024
+UNAUTHORIZED = 4401         # 4000-4999: application codes (RFC 6455 §7.4.2); 401 as in HTTP
+TOO_SLOW = 1013             # "try again later"
+
+
+class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
+    def initialize(self, services: Services) -> None:
+        self.services = services
+        self.user: User | None = None
+        self._token = ""
+        self._subscription: int | None = None
+        self._timer: Any = None  # the auth deadline, then the re-checks
+        self._pending = 0
+
+    def open(self) -> None:
+        """Live dashboard events; authenticate with a first message
+        `{"type": "auth", "token": "<access token>"}`."""
+        self._schedule(AUTH_TIMEOUT)
+
+    def on_message(self, message: str | bytes) -> None:
+        try:
+            data = json.loads(message)
+        except ValueError:
+            data = None
+        if isinstance(data, dict) and data.get("type") == "auth":
+            self._authenticate(data.get("token"))
+        elif self.user is None:
+            self._refuse("authenticate first")
+        # Anything else from an authenticated browser is ignored: it only listens.
+
+    def _authenticate(self, token: Any) -> None:
+        try:
+            user = self.services.accounts.authenticate(token if isinstance(token, str) else "")
+        except errors.Unauthorized as exc:
+            self._refuse(exc.message)
+            return
+        first = self.user is None
+        self.user, self._token = user, token
+        self._schedule(RECHECK_INTERVAL)
+        if first:
+            self._start_streaming()
+
+    def _start_streaming(self) -> None:
+        services = self.services
+        chargers, _ = queries.list_chargers(services.chargers.is_online, services.last_seen)
+        self._send(json.dumps({"type": "snapshot", "chargers": chargers},
+                              separators=(",", ":"), default=str))
+        # No await between the snapshot and the subscription: no event falls in between.
+        self._subscription = services.events.subscribe(self._send)
+
+    def _send(self, frame: str) -> None:
+        """Write one frame without waiting for it (a Broadcaster subscriber)."""
+        if self._pending > MAX_PENDING_BYTES:
+            log.info("dropping dashboard of %s: %d bytes unsent", self._who(), self._pending)
+            self._unsubscribe()
+            self.close(TOO_SLOW, "too slow; reconnect")
+            return
+        try:
+            written = self.write_message(frame)
+        except tornado.websocket.WebSocketClosedError:
+            self._unsubscribe()
+            return
+        size = len(frame)
+        self._pending += size
+        written.add_done_callback(lambda future: self._written(future, size))
+
+    def _written(self, future: Any, size: int) -> None:
+        self._pending -= size
+        if not future.cancelled() and future.exception() is not None:
+            self._unsubscribe()  # the socket closed under the write; on_close follows
+
+    def _schedule(self, delay: float) -> None:
+        loop = tornado.ioloop.IOLoop.current()
+        if self._timer is not None:
+            loop.remove_timeout(self._timer)
+        self._timer = loop.call_later(delay, self._check)
+
+    def _check(self) -> None:
+        """The auth deadline, then every RECHECK_INTERVAL: the token must still work
+        (it expires, the user logs out, an admin disables the account)."""
+        self._timer = None
+        if self.user is None:
+            self._refuse("no auth message within %g s" % AUTH_TIMEOUT)
+            return
+        try:
+            self.user = self.services.accounts.authenticate(self._token)
+        except errors.Unauthorized as exc:
+            self._refuse(exc.message)
+            return
+        self._schedule(RECHECK_INTERVAL)
+
+    def _refuse(self, why: str) -> None:
+        log.info("dashboard socket from %s refused: %s", self.request.remote_ip, why)
+        self._unsubscribe()
+        self.close(UNAUTHORIZED, "unauthorized")
+
+    def _unsubscribe(self) -> None:
+        if self._subscription is not None:
+            self.services.events.unsubscribe(self._subscription)
+            self._subscription = None
+
+    def _who(self) -> str:
+        return self.user.username if self.user is not None else self.request.remote_ip
+
+    def on_close(self) -> None:
+        self._unsubscribe()
+        if self._timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._timer)
+            self._timer = None
+
+
+ROUTES = [(r"/ws/dashboard", DashboardSocketHandler)]

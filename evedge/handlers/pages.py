@@ -1,0 +1,156 @@
+"""Dashboard pages (server-rendered shells) and the simulator commissioning endpoints.
+
+The pages hold no data: each is a template (templates/) whose ES module
+(static/js/) calls the REST API with the bearer token the login page stored in
+sessionStorage, and listens on /ws/dashboard. So a page itself needs no
+authentication, and the API enforces roles whatever a page shows.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import errors, simulators
+from .base import ApiHandler, BaseHandler
+
+# The pages load only what the box serves itself: no CDN, no inline script, no framing.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+       "connect-src 'self'{sockets}; object-src 'none'; base-uri 'none'; "
+       "frame-ancestors 'none'; form-action 'self'")
+_HOST = re.compile(r"[A-Za-z0-9.\-]+(:[0-9]+)?|\[[0-9A-Fa-f:.]+\](:[0-9]+)?")
+
+
+def content_security_policy(host: str) -> str:
+    """The pages' CSP. The live socket's ws:// or wss:// URL is named as well: older
+    browsers (Safari before 15.4) do not count it as 'self'."""
+    sockets = f" ws://{host} wss://{host}" if _HOST.fullmatch(host) else ""
+    return CSP.format(sockets=sockets)
+
+
+class PageHandler(BaseHandler):
+    template = ""
+
+    def set_default_headers(self) -> None:
+        self.set_header("Content-Security-Policy", content_security_policy(self.request.host))
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Referrer-Policy", "no-referrer")
+        self.set_header("Cache-Control", "no-cache")
+
+    def show(self, **values: Any) -> None:
+        page = self.template.removesuffix(".html")
+        self.render(self.template, page=page, charger_id=values.pop("charger_id", ""), **values)
+
+
+class RootHandler(PageHandler):
+    template = "root.html"
+
+    def get(self) -> None:
+        """The box's address alone: a page that moves on to the login page."""
+        # A page rather than a 302, so that every documented path answers 2xx (OpenAPI test).
+        self.show()
+
+
+class LoginPageHandler(PageHandler):
+    template = "login.html"
+
+    def get(self) -> None:
+        """Login page (the dashboard's entry point)."""
+        self.show()
+
+
+class DashboardPageHandler(PageHandler):
+    template = "dashboard.html"
+
+    def get(self) -> None:
+        """Dashboard: live charger list, remote commands, simulator commissioning."""
+        self.show()
+
+
+class ChargerPageHandler(PageHandler):
+    template = "charger.html"
+
+    def get(self, charger_id: str) -> None:
+        """One charger: identity, connectors, live power, configuration, commands."""
+        self.show(charger_id=charger_id)
+
+
+class IdTagsPageHandler(PageHandler):
+    template = "id_tags.html"
+
+    def get(self) -> None:
+        """ID tags: search, add, block, delete, CSV import and export."""
+        self.show()
+
+
+class TransactionsPageHandler(PageHandler):
+    template = "transactions.html"
+
+    def get(self) -> None:
+        """Transaction history with filters, pages and CSV download."""
+        self.show()
+
+
+class UsersPageHandler(PageHandler):
+    template = "users.html"
+
+    def get(self) -> None:
+        """User accounts (for admins)."""
+        self.show()
+
+
+class FilesPageHandler(PageHandler):
+    template = "files.html"
+
+    def get(self) -> None:
+        """Firmware and diagnostics files: upload, list, download."""
+        self.show()
+
+
+# --- simulated chargers (the original system's /ui/ endpoints) ---------------------------
+
+SIMULATOR_FIELDS = {"charger_id", "password", *simulators.OPTIONS}
+
+
+class RunSimulatorHandler(ApiHandler):
+    permissions = {"POST": "operator"}
+
+    def post(self) -> None:
+        """Start a simulated charger that connects to this box like a real one."""
+        unknown = sorted(set(self.body) - SIMULATOR_FIELDS)
+        if unknown:
+            raise errors.BadRequest(f"{unknown[0]} is not a simulator option", field=unknown[0])
+        options = simulators.clean_options(self.body)
+        self.send_json(self.services.simulators.start(self.body.get("charger_id"), **options))
+
+
+class StopSimulatorHandler(ApiHandler):
+    permissions = {"POST": "operator"}
+
+    async def post(self) -> None:
+        """Stop a simulated charger: it ends its transactions and disconnects."""
+        self.send_json(await self.services.simulators.stop(self.body.get("charger_id")))
+
+
+class SimulatorsHandler(ApiHandler):
+    permissions = {"GET": "viewer"}
+
+    def get(self) -> None:
+        """The simulated chargers running now, and how many may run at once."""
+        fleet = self.services.simulators
+        self.send_json({"items": fleet.running(), "limit": fleet.limit})
+
+
+ROUTES = [
+    (r"/", RootHandler),
+    (r"/ui/", LoginPageHandler),
+    (r"/ui/dashboard/?", DashboardPageHandler),
+    (r"/ui/charger/([^/]+)/", ChargerPageHandler),
+    (r"/ui/id-tags/", IdTagsPageHandler),
+    (r"/ui/transactions/", TransactionsPageHandler),
+    (r"/ui/users/", UsersPageHandler),
+    (r"/ui/files/", FilesPageHandler),
+    (r"/ui/run-simulator/", RunSimulatorHandler),
+    (r"/ui/stop-simulator/", StopSimulatorHandler),
+    (r"/api/simulators/", SimulatorsHandler),
+]

@@ -1,0 +1,38 @@
+// The login page: exchange username and password for tokens, then open the dashboard.
+
+import { login, session } from "./api.js";
+import { $ } from "./ui.js";
+
+const form = $("#login-form");
+const problem = $("#login-error");
+
+function fail(message, field) {
+  problem.textContent = message;
+  problem.hidden = false;
+  for (const input of form.querySelectorAll("input")) input.removeAttribute("aria-invalid");
+  const input = field && form.querySelector(`[name="${field}"]`);
+  (input || $("#password")).setAttribute("aria-invalid", "true");
+  (input || $("#password")).focus();
+}
+
+form.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const username = $("#username").value.trim();
+  const password = $("#password").value;
+  if (!username || !password) {
+    fail("Enter your user name and password.", username ? "password" : "username");
+    return;
+  }
+  const button = form.querySelector("button");
+  button.disabled = true;
+  try {
+    await login(username, password);
+    location.assign("/ui/dashboard");
+  } catch (error) {
+    fail(error.status === 401 ? "Wrong user name or password." : error.message, error.field);
+  } finally {
+    button.disabled = false;
+  }
+});
+
+if (session() && session().access) location.replace("/ui/dashboard");
