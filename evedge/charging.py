@@ -297,8 +297,9 @@ def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
     return rows
 
 
-def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, float | None]:
-    """Power (W) and energy register (Wh) from the last reading of a MeterValues, for live views."""
+def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, Any]:
+    """Power (W), energy register (Wh) and the charger's time of the last reading of a
+    MeterValues, for live views."""
     power = energy = None
     for sample in meter_value[-1].get("sampled_value", ()) if meter_value else ():
         measurand = sample.get("measurand") or ENERGY_REGISTER
@@ -309,7 +310,8 @@ def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, float | None
             energy = energy_wh(value, sample.get("unit") or "Wh")
         elif measurand == "Power.Active.Import":
             power = value * 1000 if sample.get("unit") == "kW" else value
-    return {"power_w": power, "energy_wh": energy}
+    taken = parse_charger_time(meter_value[-1].get("timestamp")) if meter_value else None
+    return {"power_w": power, "energy_wh": energy, "timestamp": to_rfc3339(taken)}
 
 
 def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None, str | None]:

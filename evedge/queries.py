@@ -13,7 +13,8 @@ from typing import Any, Callable, Iterable
 
 from . import errors
 from .charging import ENERGY_REGISTER, energy_wh
-from .models import Charger, CommandLog, Connector, MeterSample, Transaction
+from .models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
+                     Transaction)
 from .timeutil import to_rfc3339
 
 IsOnline = Callable[[str], bool]
@@ -113,16 +114,25 @@ def sample_json(sample: MeterSample) -> dict[str, Any]:
     }
 
 
-def transaction_detail(transaction_id: int, samples_limit: int = 1000) -> dict[str, Any]:
+def transaction_detail(transaction_id: int, samples_limit: int = 1000, newest: bool = False,
+                       measurand: str | None = None) -> dict[str, Any]:
+    """One transaction with its meter samples, oldest first; ``newest`` takes the last
+    ``samples_limit`` (still returned oldest first), ``measurand`` keeps only that one."""
     tx = Transaction.get_or_none(Transaction.id == transaction_id)
     if tx is None:
         raise errors.NotFound(f"transaction {transaction_id} does not exist")
     reading = live_readings([tx.id])[tx.id] if tx.stop_received_at is None else None
     body = transaction_json(tx, reading)
-    samples = (MeterSample.select().where(MeterSample.transaction == tx.id)
-               .order_by(MeterSample.timestamp, MeterSample.id))
+    samples = MeterSample.select().where(MeterSample.transaction == tx.id)
+    if measurand:
+        samples = samples.where(MeterSample.measurand == measurand)
     body["samples_total"] = samples.count()
-    body["meter_samples"] = [sample_json(s) for s in samples.limit(samples_limit)]
+    if newest:
+        page = samples.order_by(MeterSample.timestamp.desc(), MeterSample.id.desc())
+        chosen = list(page.limit(samples_limit))[::-1]
+    else:
+        chosen = samples.order_by(MeterSample.timestamp, MeterSample.id).limit(samples_limit)
+    body["meter_samples"] = [sample_json(s) for s in chosen]
     return body
 
 
@@ -233,3 +243,31 @@ def _json_or_text(text: str) -> Any:
         return json.loads(text)
     except ValueError:
         return text
+
+
+# --- charger history ---------------------------------------------------------------------------
+
+def status_log(charger_id: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """Every StatusNotification of a charger as received, newest first."""
+    _require_charger(charger_id)
+    query = StatusEvent.select().where(StatusEvent.charger == charger_id)
+    items = [{
+        "connector_id": e.connector_id, "status": e.status, "error_code": e.error_code,
+        "info": e.info, "vendor_id": e.vendor_id, "vendor_error_code": e.vendor_error_code,
+        "charger_time": _time(e.charger_time), "received_at": _time(e.received_at),
+    } for e in query.order_by(StatusEvent.id.desc()).limit(limit).offset(offset)]
+    return {"items": items, "total": query.count(), "limit": limit, "offset": offset}
+
+
+def anomalies(charger_id: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+    """What a charger did that evedge answered but did not expect, newest first."""
+    _require_charger(charger_id)
+    query = Anomaly.select().where(Anomaly.charger == charger_id)
+    items = [{"kind": a.kind, "detail": a.detail, "received_at": _time(a.received_at)}
+             for a in query.order_by(Anomaly.id.desc()).limit(limit).offset(offset)]
+    return {"items": items, "total": query.count(), "limit": limit, "offset": offset}
+
+
+def _require_charger(charger_id: str) -> None:
+    if not Charger.select().where(Charger.id == charger_id).exists():
+        raise errors.NotFound(f"charger {charger_id} is not known")

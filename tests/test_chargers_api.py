@@ -181,3 +181,34 @@ async def test_answer_followed_at_once_by_a_disconnect_is_not_lost(api, token, l
                                       {"type": "Hard"}, token=token)
         assert response.status == 200, response.body
         assert response.body == {"status": "Accepted"}
+
+
+async def test_status_log_anomalies_and_newest_samples(api, token, library_charger):
+    async with library_charger("CP-HIST") as cp:
+        for status in ("Available", "Preparing", "Charging"):
+            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError",
+                                                  status=status))
+        await cp.call(call.StopTransaction(meter_stop=1, timestamp="2026-11-20T10:00:00Z",
+                                           transaction_id=9999))
+        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="T",
+                                                      meter_start=0,
+                                                      timestamp="2026-11-20T10:00:00Z"))
+        for minute in range(5):
+            await cp.call(call.MeterValues(connector_id=1, transaction_id=started.transaction_id,
+                                           meter_value=[{
+                                               "timestamp": f"2026-11-20T10:0{minute}:00Z",
+                                               "sampled_value": [
+                                                   {"value": str(minute * 100)},
+                                                   {"value": "7000",
+                                                    "measurand": "Power.Active.Import",
+                                                    "unit": "W"}]}]))
+    log = await api.get("/api/chargers/CP-HIST/status-log/?limit=2", token=token)
+    assert log.body["total"] == 3 and [e["status"] for e in log.body["items"]] == [
+        "Charging", "Preparing"]
+    found = await api.get("/api/chargers/CP-HIST/anomalies/", token=token)
+    assert [a["kind"] for a in found.body["items"]] == ["unknown_transaction_stop"]
+    assert (await api.get("/api/chargers/NOPE/anomalies/", token=token)).status == 404
+    detail = await api.get(f"/api/transactions/{started.transaction_id}/?samples_limit=2"
+                           "&newest=true&measurand=Energy.Active.Import.Register", token=token)
+    assert detail.body["samples_total"] == 5
+    assert [s["value"] for s in detail.body["meter_samples"]] == [300, 400]

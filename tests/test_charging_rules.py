@@ -99,7 +99,7 @@ def test_kwh_register_readings_count_in_wh(database):
     readings = charging.latest_readings([{"sampled_value": [
         {"value": "12.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
         {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}]}])
-    assert readings == {"energy_wh": 12500.0, "power_w": 7200.0}
+    assert readings == {"energy_wh": 12500.0, "power_w": 7200.0, "timestamp": None}
 
 
 def test_retention_deletes_exactly_the_samples_received_before_the_cutoff(database):

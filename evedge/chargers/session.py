@@ -305,7 +305,8 @@ class ChargePointSession(ChargePoint):
         if not started.duplicate:
             self._events.publish("transaction.started", charger_id=self.id,
                                  connector_id=connector_id, transaction_id=started.transaction_id,
-                                 id_tag=id_tag, status=started.id_tag_info["status"])
+                                 id_tag=id_tag, meter_start=meter_start,
+                                 status=started.id_tag_info["status"])
         return call_result.StartTransaction(transaction_id=started.transaction_id,
                                             id_tag_info=started.id_tag_info)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from typing import TYPE_CHECKING, Any
@@ -10,6 +11,7 @@ import tornado.web
 
 from .. import errors
 from ..models import User
+from ..timeutil import parse_api_time
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -85,6 +87,25 @@ class ApiHandler(BaseHandler):
         if not low <= value <= high:
             raise errors.BadRequest(f"{name} must be between {low} and {high}", field=name)
         return value
+
+    def bool_argument(self, name: str) -> bool | None:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return None
+        if raw.lower() in ("1", "true", "yes"):
+            return True
+        if raw.lower() in ("0", "false", "no"):
+            return False
+        raise errors.BadRequest(f"{name} must be true or false", field=name)
+
+    def time_argument(self, name: str) -> dt.datetime | None:
+        raw = self.get_query_argument(name, None)
+        if not raw:
+            return None
+        try:
+            return parse_api_time(raw)
+        except ValueError as exc:
+            raise errors.BadRequest(f"{name}: {exc}", field=name) from None
 
     # --- errors ---------------------------------------------------------------------------
 

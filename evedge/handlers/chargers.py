@@ -58,7 +58,28 @@ def charger_detail(services, charger_id: str) -> dict:
     return body
 
 
+class StatusLogHandler(ApiHandler):
+    permissions = {"GET": "viewer"}
+
+    def get(self, charger_id: str) -> None:
+        """The charger's StatusNotifications as received, newest first: ?limit=&offset="""
+        self.send_json(queries.status_log(charger_id, self.int_argument("limit", 50, 1, 1000),
+                                          self.int_argument("offset", 0, 0, 10**9)))
+
+
+class AnomaliesHandler(ApiHandler):
+    permissions = {"GET": "viewer"}
+
+    def get(self, charger_id: str) -> None:
+        """What the charger did that evedge answered but did not expect (unknown ids,
+        inferred stops, firmware quirks), newest first: ?limit=&offset="""
+        self.send_json(queries.anomalies(charger_id, self.int_argument("limit", 50, 1, 1000),
+                                         self.int_argument("offset", 0, 0, 10**9)))
+
+
 ROUTES = [
     (r"/api/chargers/", ChargersHandler),
     (r"/api/chargers/([^/]+)/", ChargerHandler),
+    (r"/api/chargers/([^/]+)/status-log/", StatusLogHandler),
+    (r"/api/chargers/([^/]+)/anomalies/", AnomaliesHandler),
 ]

@@ -169,6 +169,9 @@ SCHEMAS: dict[str, Schema] = {
                                                      "(security profile 1); null removes it"}),
                       "additionalProperties": False},
     "RemoteStartResult": obj(status=STR, charger_id=STR, connector_id=nullable(INT), id_tag=STR),
+    "StatusEvent": obj(connector_id=INT, status=STR, error_code=STR, info=STR, vendor_id=STR,
+                       vendor_error_code=STR, charger_time=nullable(TIME), received_at=TIME),
+    "Anomaly": obj(kind=STR, detail=STR, received_at=TIME),
     "CommandLogEntry": obj(id=INT, charger_id=STR, username=STR, action=STR, request=ANY,
                            outcome=STR, response=ANY, sent_at=TIME,
                            answered_at=nullable(TIME)),
@@ -329,7 +332,8 @@ SPECS: dict[str, Spec] = {
         errors=(400,)),
     "TransactionHandler.get": Spec({200: ref("TransactionDetail")}, query=(query(
         "samples_limit", {"type": "integer", "minimum": 0, "maximum": 100000, "default": 1000},
-        "meter samples to include"),), errors=(400, 404)),
+        "meter samples to include"), query("newest", BOOL, "the last samples, not the first"),
+        query("measurand", STR, "only samples of this measurand")), errors=(400, 404)),
     # commands
     "RemoteStartHandler.post": Spec({200: ref("RemoteStartResult")},
                                     ref("RemoteStartTransactionRequest"), errors=COMMAND_ERRORS,
@@ -343,6 +347,10 @@ SPECS: dict[str, Spec] = {
     "ChargersHandler.post": Spec({201: ref("ChargerDetail")}, ref("NewCharger"),
                                  errors=(400, 409)),
     "ChargerHandler.get": Spec({200: ref("ChargerDetail")}, errors=(404,)),
+    "StatusLogHandler.get": Spec({200: page("StatusEvent")}, query=(limit(50), OFFSET),
+                                 errors=(400, 404)),
+    "AnomaliesHandler.get": Spec({200: page("Anomaly")}, query=(limit(50), OFFSET),
+                                 errors=(400, 404)),
     "ChargerHandler.patch": Spec({200: ref("ChargerDetail")}, ref("ChargerChange"),
                                  errors=(400, 404)),
     # the OCPP socket (a WebSocket; OpenAPI can only show its handshake)
