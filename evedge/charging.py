@@ -288,12 +288,12 @@ def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
     for reading in meter_value:
         taken = db_time(parse_charger_time(reading.get("timestamp")) or now)
         for sample in reading.get("sampled_value", ()):
-            measurand = sample.get("measurand") or ENERGY_REGISTER
-            unit = sample.get("unit") or ("Wh" if measurand.startswith("Energy.") else None)
-            value, raw = parse_sample_value(sample.get("value"), sample.get("format"))
+            get = sample.get
+            measurand = get("measurand") or ENERGY_REGISTER
+            unit = get("unit") or ("Wh" if measurand.startswith("Energy.") else None)
+            value, raw = parse_sample_value(get("value"), get("format"))
             rows.append((charger_id, connector_id, transaction_id, taken, received, measurand,
-                         sample.get("phase"), unit, sample.get("context"), sample.get("location"),
-                         value, raw))
+                         get("phase"), unit, get("context"), get("location"), value, raw))
     return rows
 
 

@@ -45,6 +45,11 @@ class Config:
         "'normal' is faster but may lose the last commits on power loss.",
         ("full", "normal"),
     )
+    commit_window: float = setting(
+        0.002,
+        "Seconds charger messages are gathered into one database commit (group commit); "
+        "answers wait for it. Larger windows mean fewer disk syncs and more latency.",
+    )
     log_level: str = setting("info", "Log level of evedge itself.",
                              ("debug", "info", "warning", "error"))
     ocpp_log_level: str = setting(

@@ -103,9 +103,15 @@ class GroupCommit:
         else:
             loop.call_soon(self.flush)
 
-    def run(self, work: Callable[[], T]) -> T:
+    def run(self, work: Callable[[], T], isolated: bool = True) -> T:
+        """Run ``work`` in the shared transaction; ``isolated=False`` skips the savepoint,
+        for work that makes at most one write (nothing to undo if it fails)."""
         if self._txn is None:
             self._begin()
+        if not isolated:
+            result = work()
+            self.committed_units += 1
+            return result
         cursor = self._db.cursor()
         cursor.execute("SAVEPOINT unit")
         try:

@@ -80,7 +80,7 @@ async def build_services(config: Config) -> Services:
     services = Services(
         config=config,
         policy=charging.Policy(unknown_id_tags=config.unknown_id_tags, admission=config.admission),
-        committer=db.GroupCommit(db_handle),
+        committer=db.GroupCommit(db_handle, window=config.commit_window),
         events=Broadcaster(),
         chargers=chargers,
         commands=Commands(chargers, config.command_timeout),

@@ -235,9 +235,19 @@ _INSERT_SAMPLE = (f'INSERT INTO "{MS}" ({", ".join(METER_COLUMNS)}) '
                   f'VALUES ({", ".join("?" * len(METER_COLUMNS))})')
 
 
+_meter_insert: tuple[object, str] | None = None
+
+
 def meter_insert_sql() -> str:
-    """The INSERT for rows shaped like ``METER_COLUMNS`` (for bulk inserts)."""
-    return _sql(_INSERT_SAMPLE, database.param)
+    """The INSERT for rows shaped like ``METER_COLUMNS`` (for bulk inserts).
+
+    Kept per database: it is asked for once per MeterValues, and the proxy's
+    attribute lookup costs more than the message's own dict work.
+    """
+    global _meter_insert
+    if _meter_insert is None or _meter_insert[0] is not database.obj:
+        _meter_insert = (database.obj, _sql(_INSERT_SAMPLE, database.param))
+    return _meter_insert[1]
 
 
 def insert_meter_samples(rows: list[tuple]) -> None:

@@ -173,9 +173,10 @@ def to_snake(value: Any) -> Any:
     if type(value) is dict:
         renamed = None
         for key, item in value.items():
-            if type(item) in (dict, list):
+            kind = type(item)
+            if kind is dict or kind is list:
                 to_snake(item)
-            name = _snake_key(key)
+            name = _snake_keys.get(key) or _snake_key(key)
             if name != key:
                 renamed = [(key, name)] if renamed is None else renamed + [(key, name)]
         if renamed:
@@ -183,7 +184,8 @@ def to_snake(value: Any) -> Any:
                 value[name] = value.pop(key)
     elif type(value) is list:
         for item in value:
-            if type(item) in (dict, list):
+            kind = type(item)
+            if kind is dict or kind is list:
                 to_snake(item)
     return value
 

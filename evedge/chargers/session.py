@@ -44,6 +44,9 @@ log = logging.getLogger(__name__)
 
 # Handlers that only read: their answer need not wait for a commit.
 _READ_ONLY = frozenset({Action.heartbeat.value, Action.authorize.value})
+# Handlers that write at most one row directly (the rest goes in bulk with the commit):
+# no savepoint needed around them.
+_SINGLE_WRITE = frozenset({Action.meter_values.value})
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,7 @@ class Route:
     on: Callable[..., Any]
     after: Callable[..., Any] | None
     writes: bool
+    isolated: bool
 
 
 def _class_routes(cls: type) -> dict[str, Route]:
@@ -69,7 +73,8 @@ def _class_routes(cls: type) -> dict[str, Route]:
             continue
         if inspect.iscoroutinefunction(handler):
             raise TypeError(f"@on handler for {action} must be synchronous (see module docstring)")
-        routes[action] = Route(handler, found.get("_after_action"), action not in _READ_ONLY)
+        routes[action] = Route(handler, found.get("_after_action"), action not in _READ_ONLY,
+                               action not in _SINGLE_WRITE)
     return routes
 
 
@@ -164,7 +169,7 @@ class ChargePointSession(ChargePoint):
             protocol.validate(action, payload)
             kwargs = protocol.to_snake(payload)
             if route.writes:
-                result = self._committer.run(lambda: route.on(self, **kwargs))
+                result = self._committer.run(lambda: route.on(self, **kwargs), route.isolated)
             else:
                 result = route.on(self, **kwargs)
             body = protocol.to_camel(result)
