@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable, TypeVar
 
@@ -64,6 +65,32 @@ def close_database() -> None:
 
 def is_sqlite(db: Database | None = None) -> bool:
     return isinstance(db or database.obj, SqliteDatabase)
+
+
+class ReadPool:
+    """Slow read-only queries (whole-fleet lists, exports) off the event loop.
+
+    One worker thread with its own connection: in WAL mode it reads committed
+    data while the loop thread writes, so a dashboard asking for a thousand
+    chargers never holds up a charger's answer (stack-notes.md §3.3).
+    """
+
+    def __init__(self) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evedge-read")
+
+    async def run(self, fn: Callable[..., T], *args) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call,
+                                                                fn, args)
+
+    @staticmethod
+    def _call(fn: Callable[..., T], args: tuple) -> T:
+        if database.is_closed():  # this thread's connection (peewee keeps one per thread)
+            database.connect()
+        return fn(*args)
+
+    def close(self) -> None:
+        self._executor.submit(lambda: database.is_closed() or database.close()).result()
+        self._executor.shutdown(wait=True)
 
 
 class GroupCommit:

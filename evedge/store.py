@@ -199,6 +199,13 @@ def transaction_owner(transaction_id: int) -> str | None:
     return row[0] if row else None
 
 
+def recent_samples(transaction_id: int, count: int = 24) -> list[tuple]:
+    """(measurand, value, unit, phase) of a transaction's last samples, newest first."""
+    return list(_execute(f'SELECT measurand, value, unit, phase FROM "{MS}" '
+                         'WHERE transaction_id = ? ORDER BY timestamp DESC, id DESC LIMIT ?',
+                         (transaction_id, count)))
+
+
 def latest_energy_register(transaction_id: int) -> tuple[float, str] | None:
     """The last Energy.Active.Import.Register sample of a transaction: (value, unit)."""
     return _fetchone(f'SELECT value, unit FROM "{MS}" WHERE transaction_id = ? '

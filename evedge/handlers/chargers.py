@@ -11,16 +11,15 @@ MAX_PAGE = 1000
 class ChargersHandler(ApiHandler):
     permissions = {"GET": "viewer", "POST": "admin"}
 
-    def get(self) -> None:
+    async def get(self) -> None:
         """All chargers with connectors, online flag, last seen and active transactions.
 
         A plain JSON list, as the original system answered; ``?limit=&offset=``
         page through it and ``X-Total-Count`` carries the total.
         """
-        limit = self.int_argument("limit", MAX_PAGE, 1, MAX_PAGE)
+        limit = self.int_argument("limit", 0, 1, MAX_PAGE) or None
         offset = self.int_argument("offset", 0, 0, 10**9)
-        page, total = queries.list_chargers(self.services.chargers.is_online,
-                                            self.services.last_seen, limit, offset)
+        page, total = await self.services.fleet(limit, offset)
         self.set_header("X-Total-Count", str(total))
         self.send_json(page)
 

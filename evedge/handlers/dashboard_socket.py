@@ -21,14 +21,16 @@ has no way to read anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import tornado.ioloop
 import tornado.websocket
 
-from .. import errors, queries
+from .. import errors
 from ..models import User
 
 if TYPE_CHECKING:
@@ -81,12 +83,23 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
             self._start_streaming()
 
     def _start_streaming(self) -> None:
-        services = self.services
-        chargers, _ = queries.list_chargers(services.chargers.is_online, services.last_seen)
-        self._send(json.dumps({"type": "snapshot", "chargers": chargers},
-                              separators=(",", ":"), default=str))
-        # No await between the snapshot and the subscription: no event falls in between.
-        self._subscription = services.events.subscribe(self._send)
+        # Subscribe first and hold the events back until the snapshot is sent: the
+        # snapshot is read off the event loop (services.fleet), and an event that
+        # arrives meanwhile must come after it, never be lost.
+        held: list[str] = []
+        self._subscription = self.services.events.subscribe(held.append)
+        tornado.ioloop.IOLoop.current().add_future(
+            asyncio.ensure_future(self._send_snapshot(held)), lambda future: future.result())
+
+    async def _send_snapshot(self, held: list[str]) -> None:
+        chargers, _ = await self.services.fleet()
+        if self._subscription is None:  # closed or refused while the snapshot was read
+            return
+        self._send(orjson.dumps({"type": "snapshot", "chargers": chargers}).decode())
+        self.services.events.unsubscribe(self._subscription)
+        self._subscription = self.services.events.subscribe(self._send)
+        for frame in held:
+            self._send(frame)
 
     def _send(self, frame: str) -> None:
         """Write one frame without waiting for it (a Broadcaster subscriber)."""
