@@ -94,6 +94,12 @@ class Config:
     ws_ping_timeout: float = setting(
         20.0, "Seconds to wait for a pong before dropping a charger (at most ws_ping_interval)."
     )
+    max_opening_connections: int = setting(
+        64,
+        "Connections handled at once in their opening phase (until the WebSocket handshake is done "
+        "or the first request's headers are read); more wait, accepted but idle, so that a reconnect "
+        "storm cannot starve connected chargers. 0 = no limit.",
+    )
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
     )
@@ -136,6 +142,8 @@ class Config:
         if self.ws_ping_timeout > self.ws_ping_interval:
             # Tornado 6.5+ clamps the timeout to the interval with a warning; say it up front.
             raise ConfigError("ws_ping_timeout must not exceed ws_ping_interval")
+        if self.max_opening_connections < 0:
+            raise ConfigError("max_opening_connections must not be negative (0 = no limit)")
         if self.command_timeout <= 0:
             raise ConfigError("command_timeout must be positive")
         if self.firmware_max_bytes <= 0 or self.diagnostics_max_bytes <= 0:

@@ -8,11 +8,10 @@ import logging
 import signal
 import ssl
 
-import tornado.httpserver
-
+from .admission import GatedHTTPServer
 from .app import make_app
 from .config import Config
-from .services import build_services
+from .services import Services, build_services
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +45,24 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     return context
 
 
+def http_server(config: Config, services: Services) -> GatedHTTPServer:
+    """The HTTP server for the app, not yet listening (``serve`` and the tests use it).
+
+    At most ``max_opening_connections`` connections are in their opening phase at
+    once, so that a reconnect storm cannot starve the chargers already connected
+    (admission.py has the measurements).
+    """
+    return GatedHTTPServer(make_app(services), ssl_options=tls_context(config),
+                           idle_connection_timeout=120, max_buffer_size=MAX_BUFFER_SIZE,
+                           max_opening_connections=config.max_opening_connections)
+
+
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT, then close charger sockets and the database."""
     services = await build_services(config)
     tune_garbage_collector()
-    tls = tls_context(config)
-    server = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls,
-                                           idle_connection_timeout=120,
-                                           max_buffer_size=MAX_BUFFER_SIZE)
+    server = http_server(config, services)
+    tls = server.ssl_options
     server.listen(config.port, address=config.host, backlog=4096)
     scheme = "https" if tls else "http"
     shown = "127.0.0.1" if config.host in ("0.0.0.0", "") else config.host

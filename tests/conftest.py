@@ -20,9 +20,8 @@ import tornado.testing
 import websockets
 from ocpp.v16 import ChargePoint
 
-from evedge.app import make_app
 from evedge.config import Config
-from evedge.server import MAX_BUFFER_SIZE
+from evedge.server import http_server
 from evedge.services import Services, build_services
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
@@ -105,7 +104,7 @@ async def start_server(tmp_path) -> AsyncIterator[Callable[..., Awaitable[Runnin
         config = make_config(tmp_path, **overrides)
         services = await build_services(config)
         sock, port = tornado.testing.bind_unused_port()
-        http = tornado.httpserver.HTTPServer(make_app(services), max_buffer_size=MAX_BUFFER_SIZE)
+        http = http_server(config, services)  # the server production runs, admission gate included
         http.add_sockets([sock])
         started.append((http, services))
         return Running(port, services, config, Api(f"http://127.0.0.1:{port}"))

@@ -1,0 +1,276 @@
+"""Connection admission: a reconnect storm must not starve the chargers already connected.
+
+(Not the charger-id policy, ``admission`` accept/pending/reject, which
+``charging.admit_charger`` applies in the OCPP handler's ``prepare()``.)
+
+After a power cut thousands of chargers connect at once. Tornado accepts up to
+128 connections per loop turn and starts every one: with thousands of
+handshakes in flight, one turn of the event loop takes seconds, and a frame from
+a charger that stayed connected waits for all of them. ``GatedHTTPServer``
+keeps at most ``max_opening_connections`` connections in their *opening phase*:
+from the start of HTTP processing until the WebSocket upgrade is done (Tornado
+detaches the stream right before ``open()``; ``HTTPServer.on_close`` fires), the
+first request was answered, or the connection closed. A plain HTTP request (API,
+dashboard page) leaves the opening phase as soon as its headers are parsed, so
+keep-alive connections and long uploads hold no slot. Connections beyond the cap
+are accepted and *parked*: they are not registered with the event loop, cost no
+CPU, and are started, oldest first, when a slot frees and the client has sent
+something. A parked connection that sends nothing is closed after the idle
+timeout, as Tornado does with a silent started connection.
+
+Measured on the 2-core box, server pinned to one core (``bench/run.py``,
+``storm-impact``: 200 connected chargers sending the session mix at 200 msgs/s
+while 5,000 new chargers boot; ``storm``: 10,000 chargers, nothing else; medians
+of runs with ``--repeat``; the numbers are in bench/README.md's results and the
+change's report):
+
+========================================  ==========  ========  ========  ========
+                                          no gate (0)  cap 32    cap 64   cap 128
+========================================  ==========  ========  ========  ========
+connected chargers' p99 during the storm    4,545 ms    126 ms    259 ms    359 ms
+storm of 5,000 (+ connected load), done       7.9 s     8.8 s     8.8 s     9.5 s
+storm of 10,000, all answered                16.7 s    17.1 s    17.4 s    16.6 s
+========================================  ==========  ========  ========  ========
+
+What did not work, measured the same way:
+
+* Pausing the listening socket at the cap and leaving the rest to the kernel's
+  listen backlog (4096 here, ``net.core.somaxconn``): a storm larger than the
+  backlog overflows it, clients resend their SYN after 1 s, 3 s, 7 s..., and
+  5,000 chargers took 10.5-16 s instead of 7-8 s (2,000-2,800 overflows).
+* Fewer accepts per loop turn (4 instead of 128): the handshakes in flight are
+  not bounded, p99 of connected chargers stayed above 1 s.
+* A semaphore in ``prepare()``: the cost is in Tornado's accept, IOStream and
+  HTTP parsing before it, p99 did not move (1.7 s vs 1.7 s).
+* Starting parked connections in arrival order, whether or not the client had
+  sent its request yet: a slot then waits for the network (slow links, a busy
+  client), and 10,000 chargers took 18.5 s instead of 16.6 s.
+
+Smaller caps make connected chargers faster and the storm's loop turns shorter
+(more, smaller database commits: 13 for a 10,000-storm without the gate, 124
+with cap 128, 477 with cap 32). A connection also holds its slot while it waits
+for the network inside the opening phase (the TLS handshake's round trips), so
+with wss over slow links raise the cap: about the connection rate (600-700/s on
+one core here) times those seconds.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import selectors
+import socket
+from typing import Any, Awaitable, Iterable
+
+import tornado.httpserver
+import tornado.httputil
+import tornado.iostream
+from tornado.ioloop import IOLoop
+
+log = logging.getLogger(__name__)
+
+ACCEPTS_PER_TURN = 128  # as tornado.netutil.add_accept_handler
+
+
+class GatedHTTPServer(tornado.httpserver.HTTPServer):
+    """``HTTPServer`` with ``max_opening_connections`` (0: plain Tornado, no gate)."""
+
+    def initialize(self, request_callback: Any, max_opening_connections: int = 0,
+                   **kwargs: Any) -> None:
+        super().initialize(request_callback, **kwargs)
+        self.max_opening_connections = max_opening_connections
+        self._listening: list[socket.socket] = []
+        self._opening: dict[tornado.iostream.IOStream, bool] = {}  # stream -> first request seen
+        self._parked: _Parked | None = None
+        self._stopping = False
+        self._full_since: float | None = None  # connections wait for a slot since then
+
+    def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
+        if not self.max_opening_connections:
+            super().add_sockets(sockets)
+            return
+        if self._parked is None:
+            self._parked = _Parked(self._admit, self.conn_params.header_timeout)
+        for sock in sockets:
+            self._listening.append(sock)
+            IOLoop.current().add_handler(sock, self._accept, IOLoop.READ)
+
+    def stop(self) -> None:
+        super().stop()
+        if self._stopping:
+            return
+        self._stopping = True
+        for sock in self._listening:
+            IOLoop.current().remove_handler(sock)
+            sock.close()
+        if self._parked is not None:
+            self._parked.close()
+
+    @property
+    def opening_connections(self) -> int:
+        """Connections in their opening phase now."""
+        return len(self._opening)
+
+    @property
+    def waiting_connections(self) -> int:
+        """Accepted connections waiting for a slot."""
+        return len(self._parked) if self._parked is not None else 0
+
+    def _accept(self, sock: socket.socket, events: int) -> None:
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                connection, address = sock.accept()
+            except BlockingIOError:
+                break
+            except ConnectionAbortedError:
+                continue
+            self._parked.add(connection, address)
+        self._admit()
+
+    def _admit(self) -> None:
+        """Start parked connections that have something to read while slots are free."""
+        parked = self._parked
+        while len(self._opening) < self.max_opening_connections and not self._stopping:
+            item = parked.pop_readable()
+            if item is None:
+                break
+            try:
+                self._handle_connection(*item)  # Tornado's own start: TLS, IOStream, handle_stream
+            except Exception:
+                log.exception("could not start a connection from %s", item[1])
+                item[0].close()
+        parked.wake_on_readable(len(self._opening) < self.max_opening_connections
+                                and not self._stopping)
+        self._log_episode()
+
+    def _log_episode(self) -> None:
+        """One line when connections start waiting for a slot, one when none waits any more."""
+        if self._stopping:
+            return
+        now = IOLoop.current().time()
+        if self._full_since is None:
+            if len(self._opening) >= self.max_opening_connections and len(self._parked):
+                self._full_since = now
+                log.info("max_opening_connections (%d) reached: new connections wait for a slot",
+                         self.max_opening_connections)
+        elif not len(self._parked):
+            log.info("no connection waits for a slot any more (after %.1f s)", now - self._full_since)
+            self._full_since = None
+
+    def _release(self, stream: tornado.iostream.IOStream) -> None:
+        if self._opening.pop(stream, None) is not None:
+            self._admit()
+
+    # HTTPServer hooks: count a connection from its start to the end of its opening phase.
+
+    def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
+        if self.max_opening_connections:
+            self._opening[stream] = False
+        super().handle_stream(stream, address)
+
+    def start_request(self, server_conn: Any, request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
+        delegate = super().start_request(server_conn, request_conn)
+        stream = server_conn.stream
+        seen = self._opening.get(stream)
+        if seen is None:
+            return delegate
+        if seen:  # the next request on a kept-alive connection: the first one was answered
+            self._release(stream)
+            return delegate
+        self._opening[stream] = True
+        return _ReleaseUnlessUpgrade(delegate, self, stream)
+
+    def on_close(self, server_conn: Any) -> None:
+        # Also called when a WebSocket upgrade detaches the stream, right after open().
+        self._release(server_conn.stream)
+        super().on_close(server_conn)
+
+
+class _ReleaseUnlessUpgrade(tornado.httputil.HTTPMessageDelegate):
+    """The first request's delegate: a plain HTTP request leaves the opening phase once its
+    headers are parsed; a WebSocket upgrade stays in it until upgraded or answered."""
+
+    __slots__ = ("delegate", "server", "stream")
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate, server: GatedHTTPServer,
+                 stream: tornado.iostream.IOStream) -> None:
+        self.delegate, self.server, self.stream = delegate, server, stream
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders
+                         ) -> Awaitable[None] | None:
+        if headers.get("Upgrade", "").lower() != "websocket":
+            self.server._release(self.stream)
+        return self.delegate.headers_received(start_line, headers)
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self.delegate.on_connection_close()
+
+
+class _Parked:
+    """Accepted sockets not started yet. Silent ones sit in a private selector, which the
+    event loop watches (one fd) only while a slot is free; readable ones queue in order."""
+
+    def __init__(self, on_readable: Any, idle_timeout: float) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._readable: collections.deque[tuple[socket.socket, Any]] = collections.deque()
+        self._on_readable = on_readable
+        self._idle_timeout = idle_timeout
+        self._watching = False
+        self._sweep: object | None = None
+
+    def __len__(self) -> int:
+        silent = self._selector.get_map()  # None once closed
+        return len(self._readable) + (len(silent) if silent else 0)
+
+    def add(self, connection: socket.socket, address: Any) -> None:
+        loop = IOLoop.current()
+        self._selector.register(connection, selectors.EVENT_READ, (address, loop.time()))
+        if self._sweep is None:
+            self._sweep = loop.call_later(min(self._idle_timeout, 10.0), self._close_idle)
+
+    def pop_readable(self) -> tuple[socket.socket, Any] | None:
+        if not self._readable and self._selector.get_map():
+            for key, _ in self._selector.select(0):
+                self._selector.unregister(key.fileobj)
+                self._readable.append((key.fileobj, key.data[0]))
+        return self._readable.popleft() if self._readable else None
+
+    def wake_on_readable(self, on: bool) -> None:
+        on = on and bool(self._selector.get_map())
+        if on == self._watching:
+            return
+        self._watching = on
+        fd = self._selector.fileno()
+        if on:
+            IOLoop.current().add_handler(fd, lambda fd, events: self._on_readable(), IOLoop.READ)
+        else:
+            IOLoop.current().remove_handler(fd)
+
+    def _close_idle(self) -> None:
+        """Close parked connections that sent nothing within the idle timeout."""
+        loop = IOLoop.current()
+        self._sweep = None
+        deadline = loop.time() - self._idle_timeout
+        for key in list(self._selector.get_map().values()):
+            if key.data[1] < deadline:
+                self._selector.unregister(key.fileobj)
+                key.fileobj.close()
+        if self._selector.get_map():
+            self._sweep = loop.call_later(min(self._idle_timeout, 10.0), self._close_idle)
+        self.wake_on_readable(self._watching)
+
+    def close(self) -> None:
+        self.wake_on_readable(False)
+        if self._sweep is not None:
+            IOLoop.current().remove_timeout(self._sweep)
+        for key in list(self._selector.get_map().values()):
+            key.fileobj.close()
+        while self._readable:
+            self._readable.popleft()[0].close()
+        self._selector.close()
