@@ -249,13 +249,12 @@ class MeterSample(BaseModel):
     raw_value = TextField(null=True)  # kept only when it is not a plain number (SignedData, quirks)
 
     class Meta:
-        # Two indexes only: every index costs a B-tree insert per sample. Retention
-        # finds its cut-off by a binary search over ``id`` instead (ids grow with
-        # received_at, see store.delete_samples_before).
-        indexes = (
-            (("charger", "connector_id", "id"), False),   # latest per connector
-            (("transaction", "timestamp"), False),        # per transaction
-        )
+        # One index only: every index costs a B-tree insert per sample and the WAL
+        # pages it dirties (migration 0003). Retention finds its cut-off by a binary
+        # search over ``id`` instead (ids grow with received_at, see
+        # store.first_sample_since); samples outside transactions are found under
+        # transaction NULL, then by charger.
+        indexes = ((("transaction", "timestamp"), False),)
 
 
 class Anomaly(BaseModel):

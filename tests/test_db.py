@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from playhouse.schema_diff import diff_models
 
-from evedge import db as evedge_db
+from evedge import db as evedge_db, paths
 from evedge.models import ALL_MODELS, Charger, KeyValue, database
 
 from conftest import make_config
@@ -25,8 +27,11 @@ def test_migrations_build_exactly_the_models_schema(opened):
 def test_migrations_are_idempotent_on_restart(tmp_path, opened):
     evedge_db.close_database()
     again = evedge_db.open_database(make_config(tmp_path))
-    assert [row[0] for row in again.execute_sql("SELECT name FROM schema_migration")] == [
-        "0001_initial", "0002_operations"]
+    shipped = sorted(name[:-3] for name in os.listdir(paths.migrations())
+                     if name[0].isdigit() and name.endswith(".py"))
+    assert shipped[:3] == ["0001_initial", "0002_operations", "0003_meter_sample_one_index"]
+    # Each applied exactly once, in order, although the database was opened twice.
+    assert [row[0] for row in again.execute_sql("SELECT name FROM schema_migration")] == shipped
 
 
 def test_pragmas_for_durability(opened):
