@@ -6,6 +6,7 @@ it against the real server.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import subprocess
 import sys
@@ -202,3 +203,10 @@ def test_cli_arguments():
     assert simulator._parse_args([]).url == simulator.DEFAULT_URL
     with pytest.raises(SystemExit):
         simulator._parse_args(["--count", "0"])
+
+
+@pytest.mark.parametrize("url", ["http://[broken/fw.bin", "ftp://host/fw.bin", "not a url"])
+async def test_transfer_to_an_unusable_url_fails_like_a_charger_reports_it(url):
+    """A malformed location ends in DownloadFailed/UploadFailed, never in an exception."""
+    charger = SimulatedCharger("CP-1")
+    assert await asyncio.wait_for(charger._http_transfer("GET", url, None, 0, 0), 5) is None

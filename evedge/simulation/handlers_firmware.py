@@ -137,7 +137,10 @@ class FirmwareHandlers:
         self, method: str, url: str, body: bytes | None, retries: int, retry_interval: float
     ):
         """GET or PUT over http(s) with retries. Returns the response body, or None on failure."""
-        scheme = urllib.parse.urlsplit(url).scheme
+        try:
+            scheme = urllib.parse.urlsplit(url).scheme
+        except ValueError:  # e.g. "http://[broken": a failed transfer, as a charger reports it
+            scheme = ""
         if scheme not in ("http", "https"):
             log.info("%s: %s %s: scheme %r not supported", self.id, method, url, scheme)
             return None
@@ -153,7 +156,7 @@ class FirmwareHandlers:
             )
             try:
                 response = await AsyncHTTPClient().fetch(request, raise_error=False)
-            except (OSError, HTTPClientError) as exc:
+            except (OSError, ValueError, HTTPClientError) as exc:
                 log.info("%s: %s %s failed: %s", self.id, method, url, exc)
                 continue
             if 200 <= response.code < 300:
