@@ -94,6 +94,25 @@ def close_orphans(charger_id: str, connector_id: int | None, reason: str,
     return closed
 
 
+def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.datetime) -> list[int]:
+    """Close open transactions that a reboot ended without a StopTransaction.
+
+    A charger ends its transactions when it reboots (reason Reboot/PowerLoss) and
+    sends the queued StopTransactions after its BootNotification. A transaction begun
+    before the last boot that neither stopped nor sent MeterValues since, once the
+    grace time is over, lost its StopTransaction: a connector that came back
+    Faulted or Unavailable never reports the Available that would close it. One
+    still metering (firmwares that restart only their OCPP stack) is left alone.
+    """
+    closed = []
+    for transaction_id, meter_start, charger_id, booted in store.transactions_lost_in_reboot(
+            booted_before):
+        _close_inferred(charger_id, transaction_id, meter_start,
+                        f"charger rebooted at {booted} without stopping it", now)
+        closed.append(transaction_id)
+    return closed
+
+
 def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> list[int]:
     """Close open transactions of chargers offline since before ``offline_before``."""
     closed = []

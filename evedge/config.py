@@ -85,6 +85,12 @@ class Config:
         86400,
         "Seconds a charger may stay offline before its open transactions are closed as inferred.",
     )
+    reboot_grace: int = setting(
+        600,
+        "Seconds after a BootNotification for the charger to send the StopTransactions it queued; "
+        "a transaction begun before the reboot and silent since (no StopTransaction, no "
+        "MeterValues) is then closed as inferred.",
+    )
     meter_retention_days: int = setting(
         0, "Delete meter samples older than this many days (0 keeps them forever)."
     )
@@ -142,6 +148,8 @@ class Config:
         if self.ws_ping_timeout > self.ws_ping_interval:
             # Tornado 6.5+ clamps the timeout to the interval with a warning; say it up front.
             raise ConfigError("ws_ping_timeout must not exceed ws_ping_interval")
+        if self.orphan_timeout <= 0 or self.reboot_grace <= 0:
+            raise ConfigError("orphan_timeout and reboot_grace must be positive")
         if self.max_opening_connections < 0:
             raise ConfigError("max_opening_connections must not be negative (0 = no limit)")
         if self.command_timeout <= 0:

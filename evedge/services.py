@@ -125,7 +125,7 @@ async def build_services(config: Config) -> Services:
 
 
 async def _maintenance(services: Services, period: float = 30.0) -> None:
-    """Every ``period`` seconds: persist last-seen times, close stale transactions,
+    """Every ``period`` seconds: persist last-seen times, close orphaned transactions,
     apply the meter retention and forget expired token revocations."""
     config = services.config
     while True:
@@ -135,8 +135,10 @@ async def _maintenance(services: Services, period: float = 30.0) -> None:
             services.flush_last_seen()
             now = utcnow()
             offline_before = now - dt.timedelta(seconds=config.orphan_timeout)
+            booted_before = now - dt.timedelta(seconds=config.reboot_grace)
             closed = services.committer.run(
-                lambda: charging.close_stale_transactions(offline_before, now))
+                lambda: charging.close_stale_transactions(offline_before, now)
+                + charging.close_transactions_lost_in_reboot(booted_before, now))
             for transaction_id in closed:
                 services.events.publish("transaction.stopped", transaction_id=transaction_id,
                                         inferred=True)

@@ -234,6 +234,19 @@ def stale_open_transactions(offline_before: dt.datetime) -> list[tuple[int, int,
         (db_time(offline_before),)))
 
 
+def transactions_lost_in_reboot(booted_before: dt.datetime) -> list[tuple[int, int, str, str]]:
+    """(id, meter_start, charger_id, last_boot_at) of open transactions begun before their
+    charger's last boot, which was before ``booted_before``, with no MeterValues since."""
+    return list(_execute(
+        f'SELECT t.id, t.meter_start, t.charger_id, c.last_boot_at FROM "{TX}" t JOIN "{CH}" c '
+        'ON c.id = t.charger_id WHERE t.stop_received_at IS NULL '
+        'AND c.last_boot_at IS NOT NULL AND c.last_boot_at < ? '
+        'AND t.start_received_at < c.last_boot_at '
+        f'AND NOT EXISTS (SELECT 1 FROM "{MS}" m WHERE m.transaction_id = t.id '
+        'AND m.received_at >= c.last_boot_at)',
+        (db_time(booted_before),)))
+
+
 # --- meter samples -------------------------------------------------------------------------
 
 METER_COLUMNS = ("charger_id", "connector_id", "transaction_id", "timestamp", "received_at",

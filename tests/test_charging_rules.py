@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from evedge import charging, db
+from evedge import charging, db, store
 from evedge.models import Anomaly, Charger, Reservation, Transaction
 
 from conftest import make_config
@@ -119,3 +119,28 @@ def test_retention_deletes_exactly_the_samples_received_before_the_cutoff(databa
     left = sorted(int(s.value) for s in MeterSample.select())
     assert left == list(range(38, 60))
     assert store.delete_samples_before(NOW - dt.timedelta(days=1)) == 0
+
+
+def test_transaction_lost_in_a_reboot_is_closed_after_the_grace(database):
+    lost = start(connector=1)
+    still_metering = start(connector=2)
+    Transaction.update(start_received_at=NOW - dt.timedelta(hours=2)).execute()
+    booted = NOW - dt.timedelta(minutes=20)
+    Charger.update(last_boot_at=booted).execute()
+    begun_after_boot = start(connector=3)  # start_received_at = NOW, after the boot
+    rows = charging.sample_rows("CP-1", 2, still_metering.transaction_id,
+                                [{"timestamp": "2026-11-24T11:50:00Z",
+                                  "sampled_value": [{"value": "10"}]}],
+                                booted + dt.timedelta(minutes=5))
+    store.insert_meter_samples(rows)  # MeterValues received 5 minutes after the boot
+
+    # Within the grace the charger may still send its queued StopTransactions.
+    assert charging.close_transactions_lost_in_reboot(booted - dt.timedelta(seconds=1), NOW) == []
+    closed = charging.close_transactions_lost_in_reboot(NOW - dt.timedelta(minutes=10), NOW)
+    assert closed == [lost.transaction_id]
+    tx = Transaction.get_by_id(lost.transaction_id)
+    assert tx.stop_inferred and "rebooted" in tx.note and tx.stop_received_at == NOW
+    for alive in (still_metering, begun_after_boot):
+        assert Transaction.get_by_id(alive.transaction_id).stop_received_at is None
+    # Closed once; the one still metering and the one begun after the boot stay open.
+    assert charging.close_transactions_lost_in_reboot(NOW, NOW) == []
