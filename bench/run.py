@@ -800,7 +800,7 @@ def build_report(res: dict, servers: list[str], opts, cfg, problems: list[str]) 
                          {s: val("memory", s, lambda r, n=n: next(p for p in r["points"] if p["n"] == n)["rss_kb"]
                                  / 1024) for s in servers}))
         n = max(cfg["mem_ns"])
-        rows.append(("kB per charger (at %s)" % "{:,}".format(n),
+        rows.append(("KiB per charger (at %s)" % "{:,}".format(n),
                      {s: val("memory", s, lambda r: next(p for p in r["points"] if p["n"] == n)["kb_per_charger"])
                       for s in servers}))
         L.append(md_table("Resident memory (RSS)",
