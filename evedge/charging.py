@@ -102,7 +102,8 @@ def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.dateti
     before the last boot that neither stopped nor sent MeterValues since, once the
     grace time is over, lost its StopTransaction: a connector that came back
     Faulted or Unavailable never reports the Available that would close it. One
-    still metering (firmwares that restart only their OCPP stack) is left alone.
+    still metering, or whose connector reported Charging/SuspendedEV/SuspendedEVSE
+    since the boot (firmwares that restart only their OCPP stack), is left alone.
     """
     closed = []
     for transaction_id, meter_start, charger_id, booted in store.transactions_lost_in_reboot(

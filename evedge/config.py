@@ -89,7 +89,7 @@ class Config:
         600,
         "Seconds after a BootNotification for the charger to send the StopTransactions it queued; "
         "a transaction begun before the reboot and silent since (no StopTransaction, no "
-        "MeterValues) is then closed as inferred.",
+        "MeterValues, connector not charging) is then closed as inferred.",
     )
     meter_retention_days: int = setting(
         0, "Delete meter samples older than this many days (0 keeps them forever)."

@@ -236,14 +236,18 @@ def stale_open_transactions(offline_before: dt.datetime) -> list[tuple[int, int,
 
 def transactions_lost_in_reboot(booted_before: dt.datetime) -> list[tuple[int, int, str, str]]:
     """(id, meter_start, charger_id, last_boot_at) of open transactions begun before their
-    charger's last boot, which was before ``booted_before``, with no MeterValues since."""
+    charger's last boot, which was before ``booted_before``, with no MeterValues since and
+    whose connector has not reported a charging status since."""
     return list(_execute(
         f'SELECT t.id, t.meter_start, t.charger_id, c.last_boot_at FROM "{TX}" t JOIN "{CH}" c '
         'ON c.id = t.charger_id WHERE t.stop_received_at IS NULL '
         'AND c.last_boot_at IS NOT NULL AND c.last_boot_at < ? '
         'AND t.start_received_at < c.last_boot_at '
         f'AND NOT EXISTS (SELECT 1 FROM "{MS}" m WHERE m.transaction_id = t.id '
-        'AND m.received_at >= c.last_boot_at)',
+        'AND m.received_at >= c.last_boot_at) '
+        f'AND NOT EXISTS (SELECT 1 FROM "{CO}" o WHERE o.charger_id = t.charger_id '
+        'AND o.connector_id = t.connector_id AND o.updated_at >= c.last_boot_at '
+        "AND o.status IN ('Charging', 'SuspendedEV', 'SuspendedEVSE'))",
         (db_time(booted_before),)))
 
 

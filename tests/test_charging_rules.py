@@ -127,6 +127,10 @@ def test_transaction_lost_in_a_reboot_is_closed_after_the_grace(database):
     Transaction.update(start_received_at=NOW - dt.timedelta(hours=2)).execute()
     booted = NOW - dt.timedelta(minutes=20)
     Charger.update(last_boot_at=booted).execute()
+    still_charging = start(connector=4)
+    Transaction.update(start_received_at=NOW - dt.timedelta(hours=2)).where(
+        Transaction.id == still_charging.transaction_id).execute()
+    charging.record_status("CP-1", 4, "Charging", "NoError", booted + dt.timedelta(seconds=30))
     begun_after_boot = start(connector=3)  # start_received_at = NOW, after the boot
     rows = charging.sample_rows("CP-1", 2, still_metering.transaction_id,
                                 [{"timestamp": "2026-11-24T11:50:00Z",
@@ -140,7 +144,7 @@ def test_transaction_lost_in_a_reboot_is_closed_after_the_grace(database):
     assert closed == [lost.transaction_id]
     tx = Transaction.get_by_id(lost.transaction_id)
     assert tx.stop_inferred and "rebooted" in tx.note and tx.stop_received_at == NOW
-    for alive in (still_metering, begun_after_boot):
+    for alive in (still_metering, still_charging, begun_after_boot):
         assert Transaction.get_by_id(alive.transaction_id).stop_received_at is None
-    # Closed once; the one still metering and the one begun after the boot stay open.
+    # Closed once; the others stay open.
     assert charging.close_transactions_lost_in_reboot(NOW, NOW) == []
