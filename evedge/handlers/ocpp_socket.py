@@ -106,6 +106,10 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         services.committer.run(lambda: store.set_connection_state(charger_id, True, utcnow()))
         services.events.publish("charger.connected", charger_id=charger_id)
         log.info("charger %s connected from %s", charger_id, self.request.remote_ip)
+        # Nothing reads the handshake's headers once the WebSocket is open, yet Tornado's
+        # suspended HTTP1Connection._read_message holds them for the connection's life:
+        # ~0.7 KiB per charger (tracemalloc, 2,000 idle chargers).
+        self.request.headers.clear()
 
     def on_message(self, message: str | bytes) -> None:
         if self.session is not None:
