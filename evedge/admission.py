@@ -57,6 +57,7 @@ one core here) times those seconds.
 from __future__ import annotations
 
 import collections
+import errno
 import logging
 import selectors
 import socket
@@ -70,6 +71,12 @@ from tornado.ioloop import IOLoop
 log = logging.getLogger(__name__)
 
 ACCEPTS_PER_TURN = 128  # as tornado.netutil.add_accept_handler
+# accept() failures that mean "no file descriptor or memory for one more socket now".
+# Tornado's accept handler lets them escape, and the still-readable listening socket
+# then fails again on every loop turn: a busy loop and a flood of tracebacks exactly
+# when a storm meets the fd limit. Accepting pauses instead and resumes after a second.
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_PAUSE = 1.0
 
 
 class GatedHTTPServer(tornado.httpserver.HTTPServer):
@@ -84,6 +91,8 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
         self._parked: _Parked | None = None
         self._stopping = False
         self._full_since: float | None = None  # connections wait for a slot since then
+        self._paused: set[socket.socket] = set()  # listening sockets out of fds or memory
+        self._out_of_resources = False
 
     def add_sockets(self, sockets: Iterable[socket.socket]) -> None:
         if not self.max_opening_connections:
@@ -124,8 +133,34 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
                 break
             except ConnectionAbortedError:
                 continue
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    raise
+                self._pause_accepting(sock, exc)
+                break
             self._parked.add(connection, address)
         self._admit()
+
+    def _pause_accepting(self, sock: socket.socket, exc: OSError) -> None:
+        loop = IOLoop.current()
+        loop.remove_handler(sock)
+        self._paused.add(sock)
+        if not self._out_of_resources:
+            self._out_of_resources = True
+            log.warning("cannot accept connections (%s); retrying every %.0f s (raise the open "
+                        "files limit: LimitNOFILE in systemd/evedge.service)",
+                        exc.strerror, ACCEPT_PAUSE)
+        loop.call_later(ACCEPT_PAUSE, self._resume_accepting, sock)
+
+    def _resume_accepting(self, sock: socket.socket) -> None:
+        self._paused.discard(sock)
+        if self._stopping:
+            return
+        IOLoop.current().add_handler(sock, self._accept, IOLoop.READ)
+        self._accept(sock, IOLoop.READ)  # pauses again if still out of resources
+        if self._out_of_resources and not self._paused:
+            self._out_of_resources = False
+            log.info("accepting connections again")
 
     def _admit(self) -> None:
         """Start parked connections that have something to read while slots are free."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -24,12 +25,17 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def evedge_process(data_dir, *extra: str):
+async def evedge_process(data_dir, *extra: str, open_files: int | None = None):
     port = free_port()
     env = {**os.environ, "EVEDGE_LOG_LEVEL": "info", "PYTHONUNBUFFERED": "1"}
+
+    def limit_open_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, open_files))
+
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "evedge", "serve", "--host", "127.0.0.1", "--port", str(port),
-        "--data-dir", str(data_dir), *extra, env=env,
+        "--data-dir", str(data_dir), *extra, env=env, preexec_fn=limit_open_files,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     lines: list[str] = []
 
@@ -109,3 +115,25 @@ async def test_restart_marks_chargers_offline_and_keeps_data(tmp_path):
             connected, disconnected = db.execute(
                 "SELECT connected_at, disconnected_at FROM charger WHERE id = 'CP-R'").fetchone()
         assert disconnected is not None and disconnected >= connected[:19]
+
+
+async def test_out_of_file_descriptors_pauses_accepting_then_recovers(tmp_path):
+    """More connections than the open-files limit (a storm on a box with a low LimitNOFILE):
+    one warning instead of a traceback per loop turn, and chargers are served again once
+    sockets are freed."""
+    async with evedge_process(tmp_path, open_files=96) as (proc, port):
+        held = [socket.create_connection(("127.0.0.1", port)) for _ in range(150)]
+        try:
+            await asyncio.wait_for(proc.until("cannot accept connections"), 20)
+        finally:
+            for sock in held:
+                sock.close()
+        await asyncio.wait_for(proc.until("accepting connections again"), 30)
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-FD",
+                                      subprotocols=["ocpp1.6"]) as ws:
+            reply = await call(ws, [2, "b", "BootNotification",
+                                    {"chargePointVendor": "V", "chargePointModel": "M"}])
+            assert reply[2]["status"] == "Accepted"
+        log = "".join(proc.lines)
+        assert log.count("cannot accept connections") == 1
+        assert "Traceback" not in log
