@@ -249,12 +249,19 @@ class MeterSample(BaseModel):
     raw_value = TextField(null=True)  # kept only when it is not a plain number (SignedData, quirks)
 
     class Meta:
-        # One index only: every index costs a B-tree insert per sample and the WAL
-        # pages it dirties (migration 0003). Retention finds its cut-off by a binary
-        # search over ``id`` instead (ids grow with received_at, see
-        # store.first_sample_since); samples outside transactions are found under
-        # transaction NULL, then by charger.
+        # Every index costs each sample a B-tree insert and the WAL pages it dirties
+        # (migration 0003): per transaction here, latest per connector below (partial).
+        # Retention finds its cut-off by a binary search over ``id`` instead (ids grow
+        # with received_at, see store.first_sample_since).
         indexes = ((("transaction", "timestamp"), False),)
+
+
+# "Latest per connector" (architecture.md §6) for samples outside transactions; a
+# connector's samples inside a transaction are found through the transaction. Partial,
+# so that the volume, samples in transactions, never pays for it (queries.last_meter).
+MeterSample.add_index(MeterSample.index(
+    MeterSample.charger, MeterSample.connector_id, MeterSample.id,
+    where=MeterSample.transaction.is_null(), name="metersample_connector_latest"))
 
 
 class Anomaly(BaseModel):

@@ -208,7 +208,38 @@ def charger_detail(charger_id: str, is_online: IsOnline,
     page, _ = list_chargers(is_online, last_seen, ids=[charger_id])
     if not page:
         raise errors.NotFound(f"charger {charger_id} is not known")
+    for connector in page[0]["connectors"]:
+        connector["last_meter"] = last_meter(charger_id, connector["connector_id"])
     return page[0]
+
+
+def last_meter(charger_id: str, connector_id: int) -> dict[str, Any] | None:
+    """The connector's latest energy register reading, in a transaction or between them
+    (some firmwares send clock-aligned readings while idle).
+
+    Two index searches instead of one over all samples: those outside transactions
+    through the partial index ``metersample_connector_latest``, those of the
+    connector's newest transaction through (transaction, timestamp). The later
+    received wins.
+    """
+    register = MeterSample.measurand == ENERGY_REGISTER
+    outside = (MeterSample.select()
+               .where(MeterSample.charger == charger_id, MeterSample.connector_id == connector_id,
+                      MeterSample.transaction.is_null(), register)
+               .order_by(MeterSample.id.desc()).first())
+    newest = (Transaction.select(Transaction.id)
+              .where(Transaction.charger == charger_id, Transaction.connector_id == connector_id)
+              .order_by(Transaction.start_time.desc(), Transaction.id.desc()).first())
+    inside = None if newest is None else (
+        MeterSample.select().where(MeterSample.transaction == newest.id, register)
+        .order_by(MeterSample.timestamp.desc(), MeterSample.id.desc()).first())
+    found = [sample for sample in (outside, inside) if sample is not None]
+    if not found:
+        return None
+    sample = max(found, key=lambda s: s.id)
+    return {"energy_wh": energy_wh(sample.value, sample.unit), "raw_value": sample.raw_value,
+            "timestamp": _time(sample.timestamp), "received_at": _time(sample.received_at),
+            "transaction_id": sample.transaction_id}
 
 
 # --- audit log ---------------------------------------------------------------------------------

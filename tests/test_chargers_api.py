@@ -212,3 +212,33 @@ async def test_status_log_anomalies_and_newest_samples(api, token, library_charg
                            "&newest=true&measurand=Energy.Active.Import.Register", token=token)
     assert detail.body["samples_total"] == 5
     assert [s["value"] for s in detail.body["meter_samples"]] == [300, 400]
+
+
+async def test_charger_detail_shows_each_connectors_latest_meter_reading(
+        api, token, library_charger):
+    """Latest per connector (architecture.md §6): between transactions and inside one."""
+    register = {"measurand": "Energy.Active.Import.Register", "unit": "kWh"}
+    async with library_charger("CP-METER") as cp:
+        for connector in (1, 2):
+            await cp.call(call.StatusNotification(connector_id=connector, error_code="NoError",
+                                                  status="Available"))
+        idle = [{"timestamp": "2026-11-24T10:00:00Z",
+                 "sampled_value": [{"value": "12.5", "context": "Sample.Clock", **register}]}]
+        await cp.call(call.MeterValues(connector_id=1, meter_value=idle))
+        detail = (await api.get("/api/chargers/CP-METER/", token=token)).body
+        meters = {c["connector_id"]: c["last_meter"] for c in detail["connectors"]}
+        assert meters[1]["energy_wh"] == 12500 and meters[1]["transaction_id"] is None
+        assert meters[1]["timestamp"] == "2026-11-24T10:00:00.000Z"
+        assert meters[2] is None
+
+        started = await cp.call(call.StartTransaction(
+            connector_id=1, id_tag="TAG", meter_start=12500, timestamp="2026-11-24T10:05:00Z"))
+        tx = started.transaction_id
+        during = [{"timestamp": "2026-11-24T10:10:00Z",
+                   "sampled_value": [{"value": "13.25", **register},
+                                     {"value": "7000", "measurand": "Power.Active.Import",
+                                      "unit": "W"}]}]
+        await cp.call(call.MeterValues(connector_id=1, transaction_id=tx, meter_value=during))
+        detail = (await api.get("/api/chargers/CP-METER/", token=token)).body
+        latest = next(c["last_meter"] for c in detail["connectors"] if c["connector_id"] == 1)
+        assert latest["energy_wh"] == 13250 and latest["transaction_id"] == tx

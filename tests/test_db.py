@@ -29,7 +29,7 @@ def test_migrations_are_idempotent_on_restart(tmp_path, opened):
     again = evedge_db.open_database(make_config(tmp_path))
     shipped = sorted(name[:-3] for name in os.listdir(paths.migrations())
                      if name[0].isdigit() and name.endswith(".py"))
-    assert shipped[:3] == ["0001_initial", "0002_operations", "0003_meter_sample_one_index"]
+    assert shipped[:3] == ["0001_initial", "0002_operations", "0003_meter_sample_lean_indexes"]
     # Each applied exactly once, in order, although the database was opened twice.
     assert [row[0] for row in again.execute_sql("SELECT name FROM schema_migration")] == shipped
 

@@ -55,9 +55,9 @@ def enum(*values: str) -> Schema:
 
 
 def extend(base: Schema, **properties: Schema) -> Schema:
-    """`base` with more properties, always there."""
+    """`base` with more (or narrower) properties, always there."""
     return {**base, "properties": {**base["properties"], **properties},
-            "required": [*base.get("required", ()), *properties]}
+            "required": list(dict.fromkeys([*base.get("required", ()), *properties]))}
 
 
 def page(item: str) -> Schema:
@@ -85,6 +85,10 @@ TRANSACTION["description"] = ("Times are RFC 3339 UTC; `*_time` is the charger's
                               "`*_received_at` ours. `power_w` and `meter_now` are "
                               "there while the transaction is active.")
 
+CONNECTOR = obj(connector_id=INT, status=STR, error_code=STR, info=STR,
+                vendor_error_code=STR, status_at=nullable(TIME), updated_at=nullable(TIME),
+                active_transaction=nullable(ref("Transaction")))
+
 CHARGER = obj(
     id=STR, label=STR, location=STR, registration_status=REGISTRATION, online=BOOL,
     last_seen=nullable(TIME), last_boot_at=nullable(TIME), connected_at=nullable(TIME),
@@ -94,8 +98,14 @@ CHARGER = obj(
     active_transaction=nullable(ref("Transaction")),
     active_transactions=array(ref("Transaction")))
 
+# The connector's latest Energy.Active.Import.Register reading, in a transaction or not.
+LAST_METER = nullable(obj(
+    energy_wh=nullable(NUM), raw_value=nullable(STR), timestamp=TIME, received_at=TIME,
+    transaction_id=nullable(INT)))
+
 CHARGER_DETAIL = extend(
     CHARGER,
+    connectors=array(ref("ConnectorDetail")),
     configuration={"type": "object", "description": "from the last get-configuration answers",
                    "additionalProperties": obj(("readonly",), value=nullable(STR),
                                                readonly=nullable(BOOL))},
@@ -143,9 +153,8 @@ SCHEMAS: dict[str, Schema] = {
         charger_id=STR, status=STR, applied=BOOL, list_version=INT,
         update_type=enum("differential", "full"), entries=INT,
         fallback_from=nullable(obj(update_type=STR, list_version=INT, status=STR))),
-    "Connector": obj(connector_id=INT, status=STR, error_code=STR, info=STR,
-                     vendor_error_code=STR, status_at=nullable(TIME), updated_at=nullable(TIME),
-                     active_transaction=nullable(ref("Transaction"))),
+    "Connector": CONNECTOR,
+    "ConnectorDetail": extend(CONNECTOR, last_meter=LAST_METER),
     "Transaction": TRANSACTION,
     "MeterSample": obj(timestamp=TIME, received_at=TIME, connector_id=INT, measurand=STR,
                        phase=nullable(STR), unit=nullable(STR), context=nullable(STR),

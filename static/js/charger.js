@@ -112,6 +112,8 @@ function renderConnectors(charger) {
     badge(c.status || "Unknown", statusKind(c.status)),
     c.error_code && c.error_code !== "NoError" ? h("span", { class: "error-text" }, c.error_code) : "",
     c.info ? h("span", { class: "muted small" }, c.info) : "",
+    c.last_meter ? h("span", { class: "muted small", title: "latest energy register reading" },
+      `meter ${kwh(c.last_meter.energy_wh)} at ${time(c.last_meter.timestamp)}`) : "",
     connectorButtons(charger, c))));
 }
 
