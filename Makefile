@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 PORT   ?= 8000
 DATA   ?= var
 
-.PHONY: run test bench build clean venv
+.PHONY: run test test-postgres bench build clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ run: venv
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The suite on a throwaway PostgreSQL server (needs its binaries: apt-get install postgresql);
+# the browser tests are the same on either database and are left out.
+test-postgres: venv
+	$(BIN)/pip install --quiet -e '.[test,bench,postgres]'
+	tests/with_postgres.sh $(BIN)/python -m pytest --ignore=tests/test_dashboard_browser.py $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)

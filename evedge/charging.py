@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import store
-from .timeutil import db_time, parse_charger_time, to_rfc3339
+from .timeutil import db_time, parse_charger_time, stored_time, to_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:
     if row is None:
         return {"status": "Accepted" if policy.unknown_id_tags == "accept" else "Invalid"}
     status, expiry_text, parent, limit = row
-    expiry = parse_charger_time(expiry_text) if expiry_text else None
+    expiry = stored_time(expiry_text)
     status = effective_status(status, expiry, now)
     if status == "Accepted" and parent:
         status = _parent_status(parent, now)
@@ -191,7 +191,7 @@ def _parent_status(parent: str, now: dt.datetime) -> str:
     row = store.id_tag(parent)
     if row is None:
         return "Accepted"
-    expiry = parse_charger_time(row[1]) if row[1] else None
+    expiry = stored_time(row[1])
     return effective_status(row[0], expiry, now)
 
 

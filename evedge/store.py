@@ -279,6 +279,11 @@ def insert_meter_samples(rows: list[tuple]) -> None:
     database.cursor().executemany(meter_insert_sql(), rows)
 
 
+def _as_text(value: str | dt.datetime) -> str:
+    """A time read back by hand-written SQL: text on SQLite, a datetime on PostgreSQL."""
+    return db_time(value) if isinstance(value, dt.datetime) else value
+
+
 def first_sample_since(cutoff: dt.datetime) -> int | None:
     """The smallest meter_sample id received at or after ``cutoff``.
 
@@ -295,7 +300,7 @@ def first_sample_since(cutoff: dt.datetime) -> int | None:
         middle = (low + high) // 2
         row = _fetchone(f'SELECT id, received_at FROM "{MS}" WHERE id >= ? ORDER BY id LIMIT 1',
                         (middle,))
-        if row is None or row[1] >= stamp:
+        if row is None or _as_text(row[1]) >= stamp:
             high = middle
         else:
             low = row[0] + 1

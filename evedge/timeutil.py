@@ -52,6 +52,13 @@ def parse_api_time(value: str) -> dt.datetime:
     return parsed
 
 
+def stored_time(value: str | dt.datetime | None) -> dt.datetime | None:
+    """A time read back by hand-written SQL: text on SQLite, a datetime on PostgreSQL."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    return parse_charger_time(value)
+
+
 def db_time(value: dt.datetime | None) -> str | None:
     """The text form peewee's DateTimeField stores, for statements written by hand."""
     return None if value is None else value.isoformat(" ")

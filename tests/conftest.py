@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import json
+import os
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -88,11 +90,42 @@ class Running:
         return f"http://127.0.0.1:{self.port}"
 
 
+# PostgreSQL portability run (architecture.md §6): with EVEDGE_TEST_POSTGRES set to a
+# server URL (e.g. postgresql://postgres@127.0.0.1:5433/postgres), every test gets its
+# own fresh database there instead of a SQLite file. Needs psycopg2; off by default.
+TEST_POSTGRES = os.environ.get("EVEDGE_TEST_POSTGRES", "")
+
+
+def _postgres_database(data_dir) -> str:
+    """A database of its own per data directory (a restart in a test reuses it)."""
+    import psycopg2  # only for the opt-in PostgreSQL run
+
+    name = "evedge_" + hashlib.sha1(str(data_dir).encode()).hexdigest()[:16]
+    admin = psycopg2.connect(TEST_POSTGRES)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    admin.close()
+    return TEST_POSTGRES.rsplit("/", 1)[0] + "/" + name
+
+
 def make_config(tmp_path, **overrides: Any) -> Config:
     values = dict(data_dir=tmp_path, jwt_secret=TEST_SECRET, bcrypt_rounds=4,
                   command_timeout=3.0, log_level="info")
     values.update(overrides)
+    if TEST_POSTGRES and "database_url" not in overrides:
+        values["database_url"] = _postgres_database(values["data_dir"])
     return Config(**values)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if TEST_POSTGRES:
+        skip = pytest.mark.skip(reason="checks the SQLite file itself (EVEDGE_TEST_POSTGRES run)")
+        for item in items:
+            if item.get_closest_marker("sqlite_only"):
+                item.add_marker(skip)
 
 
 @pytest.fixture

@@ -34,6 +34,7 @@ def test_migrations_are_idempotent_on_restart(tmp_path, opened):
     assert [row[0] for row in again.execute_sql("SELECT name FROM schema_migration")] == shipped
 
 
+@pytest.mark.sqlite_only
 def test_pragmas_for_durability(opened):
     pragma = lambda name: opened.execute_sql(f"PRAGMA {name}").fetchone()[0]  # noqa: E731
     assert pragma("journal_mode") == "wal"
@@ -56,6 +57,7 @@ async def test_group_commit_isolates_a_failing_unit(opened):
     assert sorted(k.key for k in KeyValue.select()) == ["also-kept", "kept"]
 
 
+@pytest.mark.sqlite_only
 async def test_failed_commit_turns_pending_answers_into_failures(opened):
     """When COMMIT itself fails, nothing of the batch is acknowledged or kept."""
     from evedge.models import Connector

@@ -336,6 +336,7 @@ async def test_firmware_over_the_limit_is_413_and_leaves_nothing(start_server):
     assert files_under(server.config.data_dir / "firmware") == set()
 
 
+@pytest.mark.sqlite_only
 async def test_firmware_download_refuses_path_traversal(server, api, tokens):
     secret = (server.config.data_dir / "evedge.db").read_bytes()[:16]
     await put(api, "/api/firmware/fw.bin", b"firmware", tokens["admin"])
@@ -433,6 +434,7 @@ async def test_diagnostics_firmware_quirks_raw_post_and_put_without_a_name(serve
     assert len(listed.body["items"]) == 3
 
 
+@pytest.mark.sqlite_only
 async def test_diagnostics_uploads_stay_inside_the_charger_directory(server, api):
     Charger.create(id="CP-T")
     Charger.create(id="..")

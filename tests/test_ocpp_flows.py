@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 
+import pytest
 from ocpp.v16 import call
 
 from evedge.models import Anomaly, Charger, Connector, IdTag, MeterSample, StatusEvent, Transaction
@@ -252,6 +253,7 @@ async def test_known_firmware_quirks_are_accepted_with_a_record(raw_charger):
     assert any("firmwareVersion longer than 50" in q for q in quirks)
 
 
+@pytest.mark.sqlite_only
 async def test_every_acknowledged_message_is_already_committed(server, raw_charger):
     """At the moment each answer is written to the socket, another connection to the
     database file already sees the data it acknowledges."""
