@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from .models import (Anomaly, Charger, Connector, DataTransferRecord, IdTag, KeyValue, MeterSample,
                      Reservation, StatusEvent, Transaction, database)
-from .timeutil import db_time
+from .timeutil import db_time, stored_time
 
 
 @lru_cache(maxsize=None)
@@ -279,11 +279,6 @@ def insert_meter_samples(rows: list[tuple]) -> None:
     database.cursor().executemany(meter_insert_sql(), rows)
 
 
-def _as_text(value: str | dt.datetime) -> str:
-    """A time read back by hand-written SQL: text on SQLite, a datetime on PostgreSQL."""
-    return db_time(value) if isinstance(value, dt.datetime) else value
-
-
 def first_sample_since(cutoff: dt.datetime) -> int | None:
     """The smallest meter_sample id received at or after ``cutoff``.
 
@@ -295,12 +290,12 @@ def first_sample_since(cutoff: dt.datetime) -> int | None:
     low, high = _fetchone(f'SELECT MIN(id), MAX(id) FROM "{MS}"')
     if low is None:
         return None
-    stamp, high = db_time(cutoff), high + 1
+    high += 1
     while low < high:
         middle = (low + high) // 2
         row = _fetchone(f'SELECT id, received_at FROM "{MS}" WHERE id >= ? ORDER BY id LIMIT 1',
                         (middle,))
-        if row is None or _as_text(row[1]) >= stamp:
+        if row is None or stored_time(row[1]) >= cutoff:
             high = middle
         else:
             low = row[0] + 1
