@@ -120,6 +120,9 @@ async def test_technician_commissions_and_charges_a_simulated_charger(site, api,
         await row.get_by_role("link", name="SIM-B1").click()
         await expect(page.locator("#power-chart canvas")).to_be_visible()
         await expect(page.locator('#active-tx [data-live="power"]')).to_have_text("11.0 kW")
+        # ... and each connector's latest meter reading (last_meter of the charger detail).
+        connector = page.locator("#connectors .connector", has_text="Connector 1")
+        await expect(connector).to_contain_text(re.compile(r"meter \d+\.\d\d kWh at "))
         await page.screenshot(path=tmp_path / "charger-charging.png", full_page=True)
         await page.go_back()
         await expect(page.locator("#live-state")).to_have_text("Live")
