@@ -138,7 +138,8 @@ class Accounts:
     async def login(self, username: object, password: object) -> tuple[User, TokenPair]:
         if not isinstance(username, str) or not isinstance(password, str):
             raise errors.BadRequest("username and password are required",
-                                    field="username" if not isinstance(username, str) else "password")
+                                    field=("username" if not isinstance(username, str)
+                                           else "password"))
         user = User.get_or_none(User.username == username)
         valid = await self._check(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:

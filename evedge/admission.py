@@ -189,7 +189,8 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
                 log.info("max_opening_connections (%d) reached: new connections wait for a slot",
                          self.max_opening_connections)
         elif not len(self._parked):
-            log.info("no connection waits for a slot any more (after %.1f s)", now - self._full_since)
+            log.info("no connection waits for a slot any more (after %.1f s)",
+                     now - self._full_since)
             self._full_since = None
 
     def _release(self, stream: tornado.iostream.IOStream) -> None:
@@ -203,7 +204,8 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
             self._opening[stream] = False
         super().handle_stream(stream, address)
 
-    def start_request(self, server_conn: Any, request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
+    def start_request(self, server_conn: Any,
+                      request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         delegate = super().start_request(server_conn, request_conn)
         stream = server_conn.stream
         seen = self._opening.get(stream)

@@ -33,7 +33,8 @@ class Policy:
 
 # --- chargers ------------------------------------------------------------------------------
 
-def admit_charger(charger_id: str, policy: Policy, now: dt.datetime) -> tuple[str, str | None] | None:
+def admit_charger(charger_id: str, policy: Policy,
+                  now: dt.datetime) -> tuple[str, str | None] | None:
     """Decide whether a connecting charger may open a session.
 
     Returns (registration_status, password_hash), registering an unknown charger
@@ -129,7 +130,8 @@ def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reas
                     now: dt.datetime) -> None:
     latest = store.latest_energy_register(transaction_id)
     meter_stop = _wh(*latest) if latest else None
-    energy = meter_stop - meter_start if meter_stop is not None and meter_stop >= meter_start else None
+    valid = meter_stop is not None and meter_stop >= meter_start
+    energy = meter_stop - meter_start if valid else None
     store.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
                             inferred=True, note=reason[:200], now=now)
     store.record_anomaly(charger_id, "transaction_inferred_stop",

@@ -102,9 +102,9 @@ class Config:
     )
     max_opening_connections: int = setting(
         64,
-        "Connections handled at once in their opening phase (until the WebSocket handshake is done "
-        "or the first request's headers are read); more wait, accepted but idle, so that a reconnect "
-        "storm cannot starve connected chargers. 0 = no limit.",
+        "Connections handled at once in their opening phase (until the WebSocket handshake is "
+        "done or the first request's headers are read); more wait, accepted but idle, so that a "
+        "reconnect storm cannot starve connected chargers. 0 = no limit.",
     )
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
@@ -132,7 +132,8 @@ class Config:
         "operator", "Role given to self-registered accounts.", ("operator", "viewer")
     )
     bcrypt_rounds: int = setting(12, "bcrypt cost factor for user and charger passwords.")
-    tls_cert: str = setting("", "PEM certificate file; with tls_key, serve https/wss (OCPP security profile 2).")
+    tls_cert: str = setting(
+        "", "PEM certificate file; with tls_key, serve https/wss (OCPP security profile 2).")
     tls_key: str = setting("", "PEM private key file for tls_cert.")
     jwt_secret: str = setting(
         "", "JWT signing secret; empty = generated on first start and kept in data_dir (mode 0600)."

@@ -139,8 +139,8 @@ def active_transaction_count(tag: str) -> int:
 def find_start(charger_id: str, connector_id: int, id_tag_value: str, meter_start: int,
                start_time: dt.datetime) -> tuple[int, str] | None:
     """(id, auth_status) of an identical earlier StartTransaction (a charger's retry), if any."""
-    return _fetchone(f'SELECT id, auth_status FROM "{TX}" WHERE charger_id = ? AND connector_id = ? '
-                     'AND start_time = ? AND id_tag = ? AND meter_start = ?',
+    return _fetchone(f'SELECT id, auth_status FROM "{TX}" WHERE charger_id = ? '
+                     'AND connector_id = ? AND start_time = ? AND id_tag = ? AND meter_start = ?',
                      (charger_id, connector_id, db_time(start_time), id_tag_value, meter_start))
 
 
@@ -186,8 +186,8 @@ def open_transactions(charger_id: str, connector_id: int | None = None) -> list[
 
 def transaction_for_stop(transaction_id: int) -> tuple[str, int, int, bool] | None:
     """(charger_id, connector_id, meter_start, already stopped by a StopTransaction)."""
-    row = _fetchone(f'SELECT charger_id, connector_id, meter_start, stop_received_at, stop_inferred '
-                    f'FROM "{TX}" WHERE id = ?', (transaction_id,))
+    row = _fetchone('SELECT charger_id, connector_id, meter_start, stop_received_at, '
+                    f'stop_inferred FROM "{TX}" WHERE id = ?', (transaction_id,))
     if row is None:
         return None
     charger_id, connector_id, meter_start, stopped_at, inferred = row
@@ -324,7 +324,6 @@ def record_data_transfer(charger_id: str, vendor_id: str, message_id: str | None
     _execute(f'INSERT INTO "{DT}" (charger_id, vendor_id, message_id, data, '
              'received_at) VALUES (?, ?, ?, ?, ?)',
              (charger_id, vendor_id, message_id, data, db_time(now)))
-
 
 
 def write_probe(now: dt.datetime) -> None:

@@ -370,5 +370,3 @@ def _with_defaults(values: dict[str, Any]) -> dict[str, Any]:
     defaults = {"status": "Accepted", "expiry_date": None, "parent_id_tag": None,
                 "max_active_transactions": None, "note": ""}
     return {**defaults, **values}
-
-

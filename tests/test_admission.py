@@ -1,4 +1,5 @@
-"""Charger admission: policies for unknown ids, approval, Basic auth (profile 1), TLS (profile 2)."""
+"""Charger admission: policies for unknown ids, approval, Basic auth (profile 1), TLS
+(profile 2)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import pytest
 from playhouse.schema_diff import diff_models
 
 from evedge import db as evedge_db, paths
-from evedge.models import ALL_MODELS, Charger, KeyValue, database
+from evedge.models import ALL_MODELS, Charger, KeyValue
 
 from conftest import make_config
 

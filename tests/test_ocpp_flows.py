@@ -21,7 +21,8 @@ def sample(value: str, measurand: str, unit: str, **extra) -> dict:
     return {"value": value, "measurand": measurand, "unit": unit, **extra}
 
 
-def meter_values(transaction_id: int | None, energy: float, power: float, at: str = T0) -> call.MeterValues:
+def meter_values(transaction_id: int | None, energy: float, power: float,
+                 at: str = T0) -> call.MeterValues:
     return call.MeterValues(connector_id=1, transaction_id=transaction_id, meter_value=[{
         "timestamp": at,
         "sampled_value": [
@@ -190,8 +191,8 @@ async def test_new_start_on_the_same_connector_supersedes_an_open_one(server, li
 
 async def test_offline_replay_keeps_both_times(server, library_charger):
     async with library_charger("CP-REPLAY") as cp:
-        started = await cp.call(call.StartTransaction(connector_id=1, id_tag="T",
-                                                      meter_start=0, timestamp="2026-01-01T08:00:00Z"))
+        started = await cp.call(call.StartTransaction(
+            connector_id=1, id_tag="T", meter_start=0, timestamp="2026-01-01T08:00:00Z"))
         await cp.call(meter_values(started.transaction_id, 100, 1000, "2026-01-01T08:01:00Z"))
     row = MeterSample.select().where(MeterSample.transaction == started.transaction_id).first()
     assert row.timestamp == dt.datetime(2026, 1, 1, 8, 1)

@@ -278,8 +278,8 @@ async def test_account_answers_match_their_schemas(api, document):
     answers.check("POST", "/api/id-tags/", await api.post(
         "/api/id-tags/", {"id_tag": "CARD-1"}, token=token))
     answers.check("GET", "/api/id-tags/", await api.get("/api/id-tags/", token=token))
-    answers.check("GET", "/api/id-tags/{id_tag}/", await api.get("/api/id-tags/CARD-1/",
-                                                                  token=token))
+    answers.check("GET", "/api/id-tags/{id_tag}/",
+                  await api.get("/api/id-tags/CARD-1/", token=token))
     answers.check("POST", "/api/id-tags/import/", await api.post(
         "/api/id-tags/import/", {"csv": "id_tag,status\nCARD-2,Blocked\n"}, token=token))
     answers.check("GET", "/api/chargers/", await api.get("/api/chargers/"))

@@ -2,8 +2,9 @@
 
 ``check(command, body)`` validates a snake_case JSON body against the action's
 official request schema (and the rules the schema cannot express), so that a
-bad body is a 400 naming the field and nothing is ever sent to the charger. Date-time fields are checked strictly here (RFC 3339 with a zone):
-lenient parsing is for what chargers send, not for what we send them.
+bad body is a 400 naming the field and nothing is ever sent to the charger.
+Date-time fields are checked strictly here (RFC 3339 with a zone): lenient
+parsing is for what chargers send, not for what we send them.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def validate_body(action: str, body: dict[str, Any]) -> dict[str, Any]:
             field = ".".join(filter(None, [field, _snake_path(extra[0])])) if extra else field
             message = f"{field} is not a field of {action}"
         elif exc.rule == "format":
-            message = f"{field} must be an RFC 3339 date-time with a zone, e.g. 2026-01-31T12:00:00Z"
+            message = (f"{field} must be an RFC 3339 date-time with a zone, "
+                       "e.g. 2026-01-31T12:00:00Z")
         else:
             message = protocol.describe(exc).replace(protocol.field_path(exc), field, 1)
         raise errors.BadRequest(message, field=field or None) from None
@@ -118,7 +120,8 @@ def check(command: Command, body: dict[str, Any]) -> None:
     known = command.payload_class.__dataclass_fields__
     for key in body:
         if key not in known:
-            hint = " (keys are snake_case)" if key != protocol.to_snake({key: 0}).popitem()[0] else ""
+            snake = protocol.to_snake({key: 0}).popitem()[0]
+            hint = " (keys are snake_case)" if key != snake else ""
             raise errors.BadRequest(f"{key} is not a field of {command.action}{hint}", field=key)
     complete = {**FILLED_BY_EVEDGE.get(command.action, {}), **body}
     validate_body(command.action, complete)

@@ -101,7 +101,8 @@ class Commands:
         except TimeoutError:
             self._finish(entry, "timeout", None)
             raise errors.ChargerTimeout(
-                f"charger {charger_id} did not answer {action} within {self._timeout:g} s") from None
+                f"charger {charger_id} did not answer {action} within {self._timeout:g} s"
+            ) from None
         except ConnectionError:
             self._finish(entry, "offline", None)
             raise errors.ChargerOffline(

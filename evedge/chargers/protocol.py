@@ -202,7 +202,8 @@ def to_camel(value: Any) -> Any:
             name = _camel_keys.get(key)
             if name is None:
                 name = _camel_keys[key] = next(iter(snake_to_camel_case({key: None})))
-            out[name] = to_camel(item) if isinstance(item, (dict, list)) or is_dataclass(item) else item
+            nested = isinstance(item, (dict, list)) or is_dataclass(item)
+            out[name] = to_camel(item) if nested else item
         return out
     if type(value) is list:
         return [to_camel(item) for item in value if item is not None]

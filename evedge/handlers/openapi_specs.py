@@ -321,9 +321,8 @@ SPECS: dict[str, Spec] = {
     "DiagnosticsListHandler.get": Spec({200: obj(items=array(ref("DiagnosticsFile")))},
                                        query=(CHARGER_Q, limit(100), OFFSET), errors=(400,),
                                        headers=TOTAL),
-    "DiagnosticsLocationHandler.get": Spec({200: obj(location={"type": "string",
-                                                                "format": "uri"})},
-                                           errors=(404,)),
+    "DiagnosticsLocationHandler.get": Spec(
+        {200: obj(location={"type": "string", "format": "uri"})}, errors=(404,)),
     "DiagnosticsFileHandler.get": Spec(FILE_OK, errors=(400, 404, 416)),
     "DiagnosticsFileHandler.head": Spec(HEAD_OK, errors=(400, 404, 416),
                                         summary="A diagnostics file's headers, without the body."),
