@@ -22,6 +22,7 @@ import tornado.testing
 import websockets
 from ocpp.v16 import ChargePoint
 
+from evedge.admission import GatedHTTPServer
 from evedge.config import Config
 from evedge.server import http_server
 from evedge.services import Services, build_services
@@ -80,6 +81,7 @@ class Running:
     services: Services
     config: Config
     api: Api
+    http: GatedHTTPServer
 
     @property
     def ocpp_url(self) -> str:
@@ -140,7 +142,7 @@ async def start_server(tmp_path) -> AsyncIterator[Callable[..., Awaitable[Runnin
         http = http_server(config, services)  # the server production runs, admission gate included
         http.add_sockets([sock])
         started.append((http, services))
-        return Running(port, services, config, Api(f"http://127.0.0.1:{port}"))
+        return Running(port, services, config, Api(f"http://127.0.0.1:{port}"), http)
 
     yield start
     for http, services in started:

@@ -9,17 +9,10 @@ import json
 import ssl
 
 import pytest
-import tornado.httpserver
-import tornado.testing
 import trustme
 import websockets
 
-from evedge.app import make_app
 from evedge.models import Charger
-from evedge.server import tls_context
-from evedge.services import build_services
-
-from conftest import make_config
 
 BOOT = [2, "boot", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
 
@@ -119,24 +112,16 @@ async def test_only_admins_manage_chargers(api):
     assert (await api.post("/api/chargers/", {"id": "CP-1"}, token=operator)).status == 403
 
 
-async def test_tls_wss_with_basic_auth(tmp_path):
+async def test_tls_wss_with_basic_auth(tmp_path, start_server):
     authority = trustme.CA()
     cert = authority.issue_cert("127.0.0.1", "localhost")
     cert.private_key_pem.write_to_path(tmp_path / "key.pem")
     cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
-    config = make_config(tmp_path, tls_cert=str(tmp_path / "cert.pem"),
-                         tls_key=str(tmp_path / "key.pem"))
-    services = await build_services(config)
-    sock, port = tornado.testing.bind_unused_port()
-    http = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls_context(config))
-    http.add_sockets([sock])
-    try:
-        client_ssl = ssl.create_default_context()
-        authority.configure_trust(client_ssl)
-        async with websockets.connect(f"wss://127.0.0.1:{port}/ocpp/CP-TLS",
-                                      subprotocols=["ocpp1.6"], ssl=client_ssl) as ws:
-            assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
-            assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
-    finally:
-        http.stop()
-        await services.close()
+    running = await start_server(tls_cert=str(tmp_path / "cert.pem"),
+                                 tls_key=str(tmp_path / "key.pem"))
+    client_ssl = ssl.create_default_context()
+    authority.configure_trust(client_ssl)
+    async with websockets.connect(f"wss://127.0.0.1:{running.port}/ocpp/CP-TLS",
+                                  subprotocols=["ocpp1.6"], ssl=client_ssl) as ws:
+        assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
+        assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")

@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import os
-from typing import AsyncIterator
 
 import pytest
 import tornado.testing
@@ -25,8 +24,6 @@ import websockets
 from evedge.admission import GatedHTTPServer
 from evedge.config import ConfigError
 from evedge.models import Charger
-from evedge.server import http_server
-from evedge.services import build_services
 
 from conftest import Api, make_config
 
@@ -47,25 +44,15 @@ class Gated:
 
 
 @pytest.fixture
-async def gated(tmp_path) -> AsyncIterator:
-    """Factory: ``await gated(max_opening_connections=2, ...)`` -> the evedge server as
-    ``serve`` builds it (``http_server``), on an unused port."""
-    started = []
+def gated(start_server):
+    """Factory: ``await gated(max_opening_connections=2, ...)`` -> conftest's server (the
+    one ``serve`` builds, ``http_server``) with raw-socket helpers."""
 
     async def start(**overrides) -> Gated:
-        config = make_config(tmp_path, **overrides)
-        services = await build_services(config)
-        server = http_server(config, services)
-        sock, port = tornado.testing.bind_unused_port()
-        server.add_sockets([sock])
-        started.append((server, services))
-        return Gated(server, port)
+        running = await start_server(**overrides)
+        return Gated(running.http, running.port)
 
-    yield start
-    for server, services in started:
-        server.stop()
-        await services.close()
-        await asyncio.wait_for(server.close_all_connections(), 5)
+    return start
 
 
 @pytest.fixture

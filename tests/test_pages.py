@@ -346,30 +346,20 @@ def test_the_simulators_use_this_servers_own_endpoint(tmp_path):
         "ws://[fe80::1]:8000/ocpp"
 
 
-async def test_simulators_connect_over_wss_when_tls_is_set_up(tmp_path):
+async def test_simulators_connect_over_wss_when_tls_is_set_up(tmp_path, start_server):
     """With TLS, the fleet uses wss:// and trusts exactly the server's own certificate
     (a CA-issued leaf here: the leaf alone is the trust anchor)."""
-    import tornado.httpserver
-    import tornado.testing
     import trustme
-
-    from conftest import make_config
-    from evedge.app import make_app
-    from evedge.server import tls_context
-    from evedge.services import build_services
 
     cert = trustme.CA().issue_cert("box.example")  # a name the loopback URL does not match
     cert.private_key_pem.write_to_path(tmp_path / "key.pem")
     cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
-    config = make_config(tmp_path, tls_cert=str(tmp_path / "cert.pem"),
-                         tls_key=str(tmp_path / "key.pem"))
-    services = await build_services(config)
-    sock, port = tornado.testing.bind_unused_port()
-    http = tornado.httpserver.HTTPServer(make_app(services), ssl_options=tls_context(config))
-    http.add_sockets([sock])
+    running = await start_server(tls_cert=str(tmp_path / "cert.pem"),
+                                 tls_key=str(tmp_path / "key.pem"))
+    services = running.services
     fleet = services.simulators
     assert fleet.url == "wss://127.0.0.1:8000/ocpp"
-    fleet.url = f"wss://127.0.0.1:{port}/ocpp"
+    fleet.url = f"wss://127.0.0.1:{running.port}/ocpp"
     online = asyncio.get_running_loop().create_future()
 
     def watch(frame: str) -> None:
@@ -377,13 +367,10 @@ async def test_simulators_connect_over_wss_when_tls_is_set_up(tmp_path):
             online.set_result(True)
 
     services.events.subscribe(watch)
-    try:
-        fleet.start("SIM-TLS")
-        assert await asyncio.wait_for(online, 10)
-        assert services.chargers.is_online("SIM-TLS")
-    finally:
-        http.stop()
-        await services.close()
+    fleet.start("SIM-TLS")
+    assert await asyncio.wait_for(online, 10)
+    assert services.chargers.is_online("SIM-TLS")
+    await fleet.close()  # what Services.close does first
     assert fleet.running() == []
 
 
