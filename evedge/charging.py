@@ -88,11 +88,8 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
 
 def close_orphans(charger_id: str, connector_id: int | None, reason: str,
                   now: dt.datetime) -> list[int]:
-    closed = []
-    for transaction_id, meter_start in store.open_transactions(charger_id, connector_id):
-        _close_inferred(charger_id, transaction_id, meter_start, reason, now)
-        closed.append(transaction_id)
-    return closed
+    found = store.open_transactions(charger_id, connector_id)
+    return _close_all([(charger_id, tx, start, reason) for tx, start in found], now)
 
 
 def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.datetime) -> list[int]:
@@ -106,22 +103,23 @@ def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.dateti
     still metering, or whose connector reported Charging/SuspendedEV/SuspendedEVSE
     since the boot (firmwares that restart only their OCPP stack), is left alone.
     """
-    closed = []
-    for transaction_id, meter_start, charger_id, booted in store.transactions_lost_in_reboot(
-            booted_before):
-        _close_inferred(charger_id, transaction_id, meter_start,
-                        f"charger rebooted at {booted} without stopping it", now)
-        closed.append(transaction_id)
-    return closed
+    found = store.transactions_lost_in_reboot(booted_before)
+    return _close_all([(charger, tx, start, f"charger rebooted at {booted} without stopping it")
+                       for tx, start, charger, booted in found], now)
 
 
 def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> list[int]:
     """Close open transactions of chargers offline since before ``offline_before``."""
+    found = store.stale_open_transactions(offline_before)
+    return _close_all([(charger, tx, start, f"charger offline since {since}")
+                       for tx, start, charger, since in found], now)
+
+
+def _close_all(found: list[tuple[str, int, int, str]], now: dt.datetime) -> list[int]:
+    """Close each (charger_id, transaction_id, meter_start, reason) as inferred; their ids."""
     closed = []
-    for transaction_id, meter_start, charger_id, since in store.stale_open_transactions(
-            offline_before):
-        _close_inferred(charger_id, transaction_id, meter_start,
-                        f"charger offline since {since}", now)
+    for charger_id, transaction_id, meter_start, reason in found:
+        _close_inferred(charger_id, transaction_id, meter_start, reason, now)
         closed.append(transaction_id)
     return closed
 
