@@ -61,7 +61,7 @@ async def _createuser(config, username: str, password: str, role: str) -> int:
     from . import errors
     from .accounts import Accounts
     from .auth import load_or_create_secret
-    from .db import close_database, open_database
+    from .storage.database import close_database, open_database
     open_database(config)
     try:
         accounts = Accounts(config, config.jwt_secret or load_or_create_secret(config.data_dir))

@@ -16,7 +16,7 @@ import peewee
 
 from . import auth, errors
 from .config import Config
-from .models import ROLES, LoginSession, RevokedToken, User, database
+from .storage.models import ROLES, LoginSession, RevokedToken, User, database
 from .timeutil import utcnow
 
 USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")

@@ -15,7 +15,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from . import store
+from .storage import sql
 from .timeutil import db_time, parse_charger_time, stored_time, to_rfc3339
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,13 @@ def admit_charger(charger_id: str, policy: Policy,
     Returns (registration_status, password_hash), registering an unknown charger
     as the admission policy says, or None when it must be refused.
     """
-    known = store.charger_admission(charger_id)
+    known = sql.charger_admission(charger_id)
     if known is not None:
         return known
     if policy.admission == "reject":
         return None
     status = "Accepted" if policy.admission == "accept" else "Pending"
-    store.insert_charger(charger_id, status, now)
+    sql.insert_charger(charger_id, status, now)
     log.info("registered new charger %s as %s", charger_id, status)
     return status, None
 
@@ -64,10 +64,10 @@ def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime) -> s
         "meter_type": payload.get("meter_type", ""),
         "meter_serial_number": payload.get("meter_serial_number", ""),
     }
-    status = store.record_boot(charger_id, info, now)
+    status = sql.record_boot(charger_id, info, now)
     if status is None:  # deleted while connected: register it again rather than fail
-        store.insert_charger(charger_id, "Accepted", now)
-        status = store.record_boot(charger_id, info, now) or "Accepted"
+        sql.insert_charger(charger_id, "Accepted", now)
+        status = sql.record_boot(charger_id, info, now) or "Accepted"
     return status
 
 
@@ -75,8 +75,8 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
                   now: dt.datetime, *, info: str = "", vendor_id: str = "",
                   vendor_error_code: str = "", timestamp: str | None = None) -> list[int]:
     """Store a StatusNotification; returns ids of transactions it showed to be over."""
-    store.record_status(charger_id, connector_id, status, error_code, info, vendor_id,
-                        vendor_error_code, parse_charger_time(timestamp), now)
+    sql.record_status(charger_id, connector_id, status, error_code, info, vendor_id,
+                      vendor_error_code, parse_charger_time(timestamp), now)
     if connector_id == 0 or status not in ("Available", "Preparing"):
         return []
     # A connector that is Available (or Preparing a new session) has no transaction:
@@ -88,7 +88,7 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
 
 def close_orphans(charger_id: str, connector_id: int | None, reason: str,
                   now: dt.datetime) -> list[int]:
-    found = store.open_transactions(charger_id, connector_id)
+    found = sql.open_transactions(charger_id, connector_id)
     return _close_all([(charger_id, tx, start, reason) for tx, start in found], now)
 
 
@@ -103,14 +103,14 @@ def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.dateti
     still metering, or whose connector reported Charging/SuspendedEV/SuspendedEVSE
     since the boot (firmwares that restart only their OCPP stack), is left alone.
     """
-    found = store.transactions_lost_in_reboot(booted_before)
+    found = sql.transactions_lost_in_reboot(booted_before)
     return _close_all([(charger, tx, start, f"charger rebooted at {booted} without stopping it")
                        for tx, start, charger, booted in found], now)
 
 
 def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> list[int]:
     """Close open transactions of chargers offline since before ``offline_before``."""
-    found = store.stale_open_transactions(offline_before)
+    found = sql.stale_open_transactions(offline_before)
     return _close_all([(charger, tx, start, f"charger offline since {since}")
                        for tx, start, charger, since in found], now)
 
@@ -126,29 +126,29 @@ def _close_all(found: list[tuple[str, int, int, str]], now: dt.datetime) -> list
 
 def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reason: str,
                     now: dt.datetime) -> None:
-    latest = store.latest_energy_register(transaction_id)
+    latest = sql.latest_energy_register(transaction_id)
     meter_stop = _wh(*latest) if latest else None
     valid = meter_stop is not None and meter_stop >= meter_start
     energy = meter_stop - meter_start if valid else None
-    store.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
-                            inferred=True, note=reason[:200], now=now)
-    store.record_anomaly(charger_id, "transaction_inferred_stop",
-                         f"transaction {transaction_id}: {reason}", now)
+    sql.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
+                          inferred=True, note=reason[:200], now=now)
+    sql.record_anomaly(charger_id, "transaction_inferred_stop",
+                       f"transaction {transaction_id}: {reason}", now)
     log.info("closed transaction %s of %s as inferred: %s", transaction_id, charger_id, reason)
 
 
 def record_firmware_status(charger_id: str, status: str, now: dt.datetime) -> None:
-    store.set_charger_status_field(charger_id, "firmware_status", status, now)
+    sql.set_charger_status_field(charger_id, "firmware_status", status, now)
 
 
 def record_diagnostics_status(charger_id: str, status: str, now: dt.datetime) -> None:
-    store.set_charger_status_field(charger_id, "diagnostics_status", status, now)
+    sql.set_charger_status_field(charger_id, "diagnostics_status", status, now)
 
 
 def record_data_transfer(charger_id: str, vendor_id: str, message_id: str | None,
                          data: str | None, now: dt.datetime) -> str:
     """Store a charger's DataTransfer; evedge implements no vendor extension."""
-    store.record_data_transfer(charger_id, vendor_id, message_id, data, now)
+    sql.record_data_transfer(charger_id, vendor_id, message_id, data, now)
     # OCPP 1.6 §4.3: a receiver without an implementation for the vendorId answers
     # UnknownVendorId. The message is still kept for the technician.
     return "UnknownVendorId"
@@ -158,7 +158,7 @@ def record_data_transfer(charger_id: str, vendor_id: str, message_id: str | None
 
 def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:
     """The IdTagInfo for ``tag``: status, expiry and parent, as OCPP 1.6 §7.24 defines it."""
-    row = store.id_tag(tag)
+    row = sql.id_tag(tag)
     if row is None:
         return {"status": "Accepted" if policy.unknown_id_tags == "accept" else "Invalid"}
     status, expiry_text, parent, limit = row
@@ -166,7 +166,7 @@ def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:
     status = effective_status(status, expiry, now)
     if status == "Accepted" and parent:
         status = _parent_status(parent, now)
-    if status == "Accepted" and limit is not None and store.active_transaction_count(tag) >= limit:
+    if status == "Accepted" and limit is not None and sql.active_transaction_count(tag) >= limit:
         status = "ConcurrentTx"
     return tag_info(status, expiry, parent)
 
@@ -188,7 +188,7 @@ def tag_info(status: str, expiry: dt.datetime | None, parent: str | None) -> dic
 
 def _parent_status(parent: str, now: dt.datetime) -> str:
     """A blocked or expired parent tag blocks its children (group cards)."""
-    row = store.id_tag(parent)
+    row = sql.id_tag(parent)
     if row is None:
         return "Accepted"
     expiry = stored_time(row[1])
@@ -209,7 +209,7 @@ def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_sta
                       timestamp: str, policy: Policy, now: dt.datetime,
                       reservation_id: int | None = None) -> StartedTransaction:
     start_time = parse_charger_time(timestamp) or now
-    earlier = store.find_start(charger_id, connector_id, id_tag, meter_start, start_time)
+    earlier = sql.find_start(charger_id, connector_id, id_tag, meter_start, start_time)
     if earlier is not None:
         # The charger retried a StartTransaction whose answer it never got: same id
         # again, or it would run one session under two ids (architecture.md §5).
@@ -217,13 +217,13 @@ def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_sta
     superseded = close_orphans(charger_id, connector_id,
                                "a new transaction started on the same connector", now)
     info = id_tag_info(id_tag, policy, now)
-    transaction_id = store.insert_transaction(charger_id, connector_id, id_tag, info["status"],
-                                              reservation_id, meter_start, start_time, now)
-    if reservation_id is not None and not store.use_reservation(reservation_id, charger_id,
-                                                                transaction_id, now):
-        store.record_anomaly(charger_id, "unknown_reservation",
-                             f"transaction {transaction_id} names reservation {reservation_id}",
-                             now)
+    transaction_id = sql.insert_transaction(charger_id, connector_id, id_tag, info["status"],
+                                            reservation_id, meter_start, start_time, now)
+    if reservation_id is not None and not sql.use_reservation(reservation_id, charger_id,
+                                                              transaction_id, now):
+        sql.record_anomaly(charger_id, "unknown_reservation",
+                           f"transaction {transaction_id} names reservation {reservation_id}",
+                           now)
     return StartedTransaction(transaction_id, info, False, superseded)
 
 
@@ -240,15 +240,15 @@ def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, time
                      transaction_data: list[dict[str, Any]] | None = None) -> StoppedTransaction:
     """Close a transaction. Always succeeds: a StopTransaction must always be answered."""
     stop_time = parse_charger_time(timestamp) or now
-    row = store.transaction_for_stop(transaction_id)
+    row = sql.transaction_for_stop(transaction_id)
     known = row is not None and row[0] == charger_id
     energy = None
     if not known:
         # Unknown id (our database was reset, or a firmware bug): answer anyway, or the
         # charger retries this message forever and blocks its queue behind it.
-        store.record_anomaly(charger_id, "unknown_transaction_stop",
-                             f"StopTransaction for unknown transaction {transaction_id} "
-                             f"(meterStop {meter_stop}, reason {reason})", now)
+        sql.record_anomaly(charger_id, "unknown_transaction_stop",
+                           f"StopTransaction for unknown transaction {transaction_id} "
+                           f"(meterStop {meter_stop}, reason {reason})", now)
     elif row[3]:
         log.info("repeated StopTransaction %s from %s", transaction_id, charger_id)
     else:
@@ -256,11 +256,11 @@ def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, time
         if meter_stop >= meter_start:
             energy = meter_stop - meter_start
         else:
-            store.record_anomaly(charger_id, "meter_stop_below_start",
-                                 f"transaction {transaction_id}: meterStop {meter_stop} < "
-                                 f"meterStart {meter_start}", now)
-        store.close_transaction(transaction_id, meter_stop, stop_time, reason, id_tag, energy,
-                                inferred=False, note="", now=now)
+            sql.record_anomaly(charger_id, "meter_stop_below_start",
+                               f"transaction {transaction_id}: meterStop {meter_stop} < "
+                               f"meterStart {meter_start}", now)
+        sql.close_transaction(transaction_id, meter_stop, stop_time, reason, id_tag, energy,
+                              inferred=False, note="", now=now)
     if transaction_data:
         connector_id = row[1] if known else 0
         _insert_samples(charger_id, connector_id, transaction_id if known else None,
@@ -285,9 +285,9 @@ def check_meter_values(charger_id: str, connector_id: int, transaction_id: int |
     charger's (the session remembers the ids it handed out), which saves a query.
     """
     if transaction_id is not None and not known_transaction \
-            and store.transaction_owner(transaction_id) != charger_id:
-        store.record_anomaly(charger_id, "unknown_transaction_meter_values",
-                             f"MeterValues for unknown transaction {transaction_id}", now)
+            and sql.transaction_owner(transaction_id) != charger_id:
+        sql.record_anomaly(charger_id, "unknown_transaction_meter_values",
+                           f"MeterValues for unknown transaction {transaction_id}", now)
         transaction_id = None
     return MeterReport(transaction_id,
                        sample_rows(charger_id, connector_id, transaction_id, meter_value, now))
@@ -297,7 +297,7 @@ def _insert_samples(charger_id: str, connector_id: int, transaction_id: int | No
                     meter_value: list[dict[str, Any]], now: dt.datetime) -> None:
     rows = sample_rows(charger_id, connector_id, transaction_id, meter_value, now)
     if rows:
-        store.insert_meter_samples(rows)
+        sql.insert_meter_samples(rows)
 
 
 def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,

@@ -12,7 +12,7 @@ from typing import Any
 import peewee
 
 from . import errors
-from .models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
+from .storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
 from .operations import stored_configuration
 from .timeutil import to_rfc3339, utcnow
 

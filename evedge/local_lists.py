@@ -16,7 +16,7 @@ import peewee
 
 from . import errors
 from .charging import effective_status, tag_info
-from .models import Charger, IdTag, LocalListEntry, database
+from .storage.models import Charger, IdTag, LocalListEntry, database
 from .timeutil import parse_api_time, to_rfc3339, utcnow
 
 UPDATE_TYPES = ("differential", "full")

@@ -12,7 +12,7 @@ import logging
 from typing import Any, Callable
 
 from . import local_lists
-from .models import Charger, ChargingProfileRecord, Reservation, database
+from .storage.models import Charger, ChargingProfileRecord, Reservation, database
 from .timeutil import parse_charger_time, utcnow
 
 log = logging.getLogger(__name__)

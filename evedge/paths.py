@@ -25,5 +25,5 @@ def static() -> str:
 def migrations() -> str:
     # Inside the package so that `pip install` ships them too (setup.cfg package_data).
     if hasattr(sys, "_MEIPASS"):
-        return resource("evedge", "migrations")
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "migrations")
+        return resource("evedge", "storage", "migrations")
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "storage", "migrations")

@@ -11,10 +11,11 @@ import datetime as dt
 import json
 from typing import Any, Callable, Iterable
 
-from . import errors, store
+from . import errors
+from .storage import sql
 from .charging import ENERGY_REGISTER, energy_wh
-from .models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
-                     Transaction)
+from .storage.models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
+                             Transaction)
 from .timeutil import to_rfc3339
 
 IsOnline = Callable[[str], bool]
@@ -31,7 +32,7 @@ def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, float |
     readings = {}
     for transaction_id in transaction_ids:
         power = energy = None
-        for measurand, value, unit, phase in store.recent_samples(transaction_id):
+        for measurand, value, unit, phase in sql.recent_samples(transaction_id):
             if value is None:
                 continue
             if energy is None and measurand == ENERGY_REGISTER:

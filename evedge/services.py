@@ -14,7 +14,10 @@ from dataclasses import dataclass, field
 
 import ocpp.messages
 
-from . import auth, charging, db, files, queries, store
+from . import auth, charging, files, queries
+from .storage import sql
+from .storage.database import ReadPool, close_database, open_database
+from .storage.group_commit import GroupCommit
 from .accounts import Accounts
 from .chargers import protocol
 from .chargers.commands import Commands
@@ -31,7 +34,7 @@ log = logging.getLogger(__name__)
 class Services:
     config: Config
     policy: charging.Policy
-    committer: db.GroupCommit
+    committer: GroupCommit
     events: Broadcaster
     chargers: ConnectedChargers
     commands: Commands
@@ -39,7 +42,7 @@ class Services:
     firmware: files.FileStore
     diagnostics: files.DiagnosticsStore
     simulators: SimulatorFleet
-    reads: db.ReadPool = field(default_factory=db.ReadPool)
+    reads: ReadPool = field(default_factory=ReadPool)
     tasks: list[asyncio.Task] = field(default_factory=list)
     _fleet: asyncio.Future | None = field(default=None, repr=False)
 
@@ -86,17 +89,17 @@ class Services:
         self.reads.close()
         self.flush_last_seen()
         self.committer.flush()
-        db.close_database()
+        close_database()
 
     def flush_last_seen(self) -> None:
         seen = [(s.id, dt.datetime.fromtimestamp(s.last_seen, dt.timezone.utc).replace(tzinfo=None))
                 for s in self.chargers]
         if seen:
-            self.committer.run(lambda: store.touch_last_seen(seen))
+            self.committer.run(lambda: sql.touch_last_seen(seen))
 
 
 async def build_services(config: Config) -> Services:
-    db_handle = db.open_database(config)
+    db_handle = open_database(config)
     protocol.self_check()
     # Validation of CS->CP calls inline: the thread-pool hop costs more than it saves
     # and brings fork+thread trouble (mobilityhouse/ocpp#676, stack-notes.md §1.3).
@@ -106,7 +109,7 @@ async def build_services(config: Config) -> Services:
     services = Services(
         config=config,
         policy=charging.Policy(unknown_id_tags=config.unknown_id_tags, admission=config.admission),
-        committer=db.GroupCommit(db_handle, window=config.commit_window),
+        committer=GroupCommit(db_handle, window=config.commit_window),
         events=Broadcaster(),
         chargers=chargers,
         commands=Commands(chargers, config.command_timeout),
@@ -119,7 +122,7 @@ async def build_services(config: Config) -> Services:
         simulators=SimulatorFleet(config, chargers.is_online),
     )
     with db_handle.atomic():
-        store.mark_all_disconnected(utcnow())
+        sql.mark_all_disconnected(utcnow())
     services.tasks.append(asyncio.create_task(_maintenance(services)))
     return services
 
@@ -142,10 +145,10 @@ async def _maintenance(services: Services, period: float = 30.0) -> None:
             for transaction_id in closed:
                 services.events.publish("transaction.stopped", transaction_id=transaction_id,
                                         inferred=True)
-            services.committer.run(lambda: store.expire_reservations(now))
+            services.committer.run(lambda: sql.expire_reservations(now))
             if config.meter_retention_days > 0:
                 cutoff = now - dt.timedelta(days=config.meter_retention_days)
-                services.committer.run(lambda: store.delete_samples_before(cutoff))
+                services.committer.run(lambda: sql.delete_samples_before(cutoff))
             services.committer.run(Accounts.purge_expired)
         except Exception:
             log.exception("maintenance failed")

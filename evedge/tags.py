@@ -16,7 +16,7 @@ from typing import Any, Callable
 import peewee
 
 from . import errors
-from .models import ID_TAG_STATUSES, IdTag, database
+from .storage.models import ID_TAG_STATUSES, IdTag, database
 from .timeutil import parse_api_time, to_rfc3339, utcnow
 
 FIELDS = ("id_tag", "status", "expiry_date", "parent_id_tag", "max_active_transactions", "note")

@@ -12,7 +12,7 @@ import pytest
 import trustme
 import websockets
 
-from evedge.models import Charger
+from evedge.storage.models import Charger
 
 BOOT = [2, "boot", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
 

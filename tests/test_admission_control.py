@@ -23,7 +23,7 @@ import websockets
 
 from evedge.admission import GatedHTTPServer
 from evedge.config import ConfigError
-from evedge.models import Charger
+from evedge.storage.models import Charger
 
 from conftest import Api, make_config
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evedge.models import User
+from evedge.storage.models import User
 
 
 async def test_first_account_is_admin_and_next_ones_get_the_registration_role(api):

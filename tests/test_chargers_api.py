@@ -9,7 +9,7 @@ from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
-from evedge.models import CommandLog, Transaction
+from evedge.storage.models import CommandLog, Transaction
 
 
 class AnsweringCharger(ChargePoint):

@@ -6,8 +6,10 @@ import datetime as dt
 
 import pytest
 
-from evedge import charging, db, store
-from evedge.models import Anomaly, Charger, Reservation, Transaction
+from evedge import charging
+from evedge.storage import sql
+from evedge.storage.database import close_database, open_database
+from evedge.storage.models import Anomaly, Charger, Reservation, Transaction
 
 from conftest import make_config
 
@@ -17,10 +19,10 @@ POLICY = charging.Policy()
 
 @pytest.fixture
 def database(tmp_path):
-    handle = db.open_database(make_config(tmp_path))
+    handle = open_database(make_config(tmp_path))
     Charger.create(id="CP-1")
     yield handle
-    db.close_database()
+    close_database()
 
 
 def start(connector=1, tag="T", meter=0, at="2026-11-24T10:00:00Z", reservation=None):
@@ -103,22 +105,22 @@ def test_kwh_register_readings_count_in_wh(database):
 
 
 def test_retention_deletes_exactly_the_samples_received_before_the_cutoff(database):
-    from evedge import store
-    from evedge.models import MeterSample
+    from evedge.storage import sql
+    from evedge.storage.models import MeterSample
     started = start()
     for minute in range(60):
         received = NOW + dt.timedelta(minutes=minute)
-        store.insert_meter_samples(charging.sample_rows(
+        sql.insert_meter_samples(charging.sample_rows(
             "CP-1", 1, started.transaction_id,
             [{"timestamp": "2026-11-24T10:00:00Z", "sampled_value": [{"value": str(minute)}]}],
             received))
     cutoff = NOW + dt.timedelta(minutes=37, seconds=30)
-    assert store.delete_samples_before(cutoff, batch=10) == 10
-    while store.delete_samples_before(cutoff, batch=10):
+    assert sql.delete_samples_before(cutoff, batch=10) == 10
+    while sql.delete_samples_before(cutoff, batch=10):
         pass
     left = sorted(int(s.value) for s in MeterSample.select())
     assert left == list(range(38, 60))
-    assert store.delete_samples_before(NOW - dt.timedelta(days=1)) == 0
+    assert sql.delete_samples_before(NOW - dt.timedelta(days=1)) == 0
 
 
 def test_transaction_lost_in_a_reboot_is_closed_after_the_grace(database):
@@ -136,7 +138,7 @@ def test_transaction_lost_in_a_reboot_is_closed_after_the_grace(database):
                                 [{"timestamp": "2026-11-24T11:50:00Z",
                                   "sampled_value": [{"value": "10"}]}],
                                 booted + dt.timedelta(minutes=5))
-    store.insert_meter_samples(rows)  # MeterValues received 5 minutes after the boot
+    sql.insert_meter_samples(rows)  # MeterValues received 5 minutes after the boot
 
     # Within the grace the charger may still send its queued StopTransactions.
     assert charging.close_transactions_lost_in_reboot(booted - dt.timedelta(seconds=1), NOW) == []

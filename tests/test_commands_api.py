@@ -19,7 +19,7 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 
 import simulator
-from evedge.models import ChargingProfileRecord, CommandLog, IdTag, Reservation, Transaction
+from evedge.storage.models import ChargingProfileRecord, CommandLog, IdTag, Reservation, Transaction
 
 FUTURE = "2030-01-01T00:00:00Z"
 

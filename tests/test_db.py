@@ -7,8 +7,10 @@ import os
 import pytest
 from playhouse.schema_diff import diff_models
 
-from evedge import db as evedge_db, paths
-from evedge.models import ALL_MODELS, Charger, KeyValue
+from evedge import paths
+from evedge.storage import database as evedge_db
+from evedge.storage.group_commit import GroupCommit
+from evedge.storage.models import ALL_MODELS, Charger, KeyValue
 
 from conftest import make_config
 
@@ -43,7 +45,7 @@ def test_pragmas_for_durability(opened):
 
 
 async def test_group_commit_isolates_a_failing_unit(opened):
-    committer = evedge_db.GroupCommit(opened)
+    committer = GroupCommit(opened)
     committer.run(lambda: KeyValue.create(key="kept", value="1"))
 
     def failing():
@@ -60,8 +62,8 @@ async def test_group_commit_isolates_a_failing_unit(opened):
 @pytest.mark.sqlite_only
 async def test_failed_commit_turns_pending_answers_into_failures(opened):
     """When COMMIT itself fails, nothing of the batch is acknowledged or kept."""
-    from evedge.models import Connector
-    committer = evedge_db.GroupCommit(opened)
+    from evedge.storage.models import Connector
+    committer = GroupCommit(opened)
     outcome = []
     committer.run(lambda: Charger.create(id="CP-OK"))
     committer.when_committed(lambda: outcome.append("first ok"),

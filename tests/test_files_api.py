@@ -19,7 +19,7 @@ import tornado.testing
 
 from evedge import errors, files, formdata
 from evedge.app import make_app
-from evedge.models import Charger
+from evedge.storage.models import Charger
 from evedge.services import build_services
 
 from conftest import Api, make_config

@@ -12,7 +12,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
-from evedge.models import IdTag
+from evedge.storage.models import IdTag
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -12,7 +12,8 @@ import datetime as dt
 import pytest
 from ocpp.v16 import call
 
-from evedge.models import Anomaly, Charger, Connector, IdTag, MeterSample, StatusEvent, Transaction
+from evedge.storage.models import (Anomaly, Charger, Connector, IdTag, MeterSample, StatusEvent,
+                                   Transaction)
 
 T0 = "2026-11-20T10:00:00Z"
 

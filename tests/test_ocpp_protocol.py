@@ -120,7 +120,7 @@ async def test_invalid_charger_id_is_refused_before_upgrade(server):
 
 
 async def test_plain_http_get_is_refused_and_registers_nothing(server, api):
-    from evedge.models import Charger
+    from evedge.storage.models import Charger
     response = await api.get("/ocpp/CP-PLAIN")
     assert response.status == 400
     assert Charger.select().where(Charger.id == "CP-PLAIN").count() == 0

@@ -27,7 +27,7 @@ from evedge.app import make_app
 from evedge.chargers.catalog import COMMANDS
 from evedge.handlers import openapi
 from evedge.handlers.base import NotFoundApiHandler
-from evedge.models import IdTag
+from evedge.storage.models import IdTag
 
 VERBS = ("get", "head", "post", "put", "patch", "delete", "options")
 T0 = "2026-11-20T10:00:00Z"

@@ -18,7 +18,7 @@ from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 
 from .. import errors, operations
 from ..charging import as_json
-from ..models import Charger, CommandLog
+from ..storage.models import Charger, CommandLog
 from ..timeutil import utcnow
 from . import catalog
 from .registry import ConnectedChargers

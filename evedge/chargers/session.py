@@ -33,7 +33,8 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
-from .. import charging, store
+from .. import charging
+from ..storage import sql
 from ..timeutil import to_rfc3339, utcnow
 from . import protocol, quirks
 
@@ -215,8 +216,8 @@ class ChargePointSession(ChargePoint):
         seen.update(new)
         detail = f"{action}: {'; '.join(new)}"
         log.info("%s: accepted firmware quirk(s) %s", self.id, detail)
-        self._committer.run(lambda: store.record_anomaly(self.id, "firmware_quirk", detail,
-                                                         utcnow()))
+        self._committer.run(lambda: sql.record_anomaly(self.id, "firmware_quirk", detail,
+                                                       utcnow()))
 
     # --- connection lifecycle --------------------------------------------------------------
 
@@ -334,7 +335,7 @@ class ChargePointSession(ChargePoint):
         report = charging.check_meter_values(
             self.id, connector_id, requested, meter_value, utcnow(),
             known_transaction=requested in self._transactions)
-        self._committer.add_rows(store.meter_insert_sql(), report.rows)
+        self._committer.add_rows(sql.meter_insert_sql(), report.rows)
         transaction_id = report.transaction_id
         if transaction_id is not None:
             self._transactions.add(transaction_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..models import User
+from ..storage.models import User
 from .base import ApiHandler
 
 

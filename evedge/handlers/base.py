@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import tornado.web
 
 from .. import errors
-from ..models import User
+from ..storage.models import User
 from ..timeutil import parse_api_time
 
 if TYPE_CHECKING:

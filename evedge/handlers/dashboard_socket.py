@@ -31,7 +31,7 @@ import tornado.ioloop
 import tornado.websocket
 
 from .. import errors
-from ..models import User
+from ..storage.models import User
 
 if TYPE_CHECKING:
     from ..services import Services

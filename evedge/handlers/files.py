@@ -19,7 +19,8 @@ from urllib.parse import quote
 
 import tornado.web
 
-from .. import errors, files, formdata, store
+from .. import errors, files, formdata
+from ..storage import sql
 from .base import ApiHandler, BaseHandler
 
 
@@ -39,7 +40,7 @@ def _diagnostics_json(charger_id: str, stored: files.StoredFile) -> dict[str, An
 
 
 def _require_charger(charger_id: str) -> None:
-    if store.charger_admission(charger_id) is None:
+    if sql.charger_admission(charger_id) is None:
         raise errors.NotFound(f"charger {charger_id} does not exist")
 
 

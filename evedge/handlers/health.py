@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .. import store
+from ..storage import sql
 from ..timeutil import to_rfc3339, utcnow
 from .base import ApiHandler
 
@@ -16,7 +16,7 @@ class HealthHandler(ApiHandler):
         """Liveness for systemd and monitoring: a real write, answered after its commit."""
         committer = self.services.committer
         try:
-            committer.run(lambda: store.write_probe(utcnow()))
+            committer.run(lambda: sql.write_probe(utcnow()))
             await committer.durable()
         except Exception as exc:  # any database failure means "not healthy"
             log.error("health check failed: %s", exc)

@@ -19,7 +19,8 @@ import tornado.web
 import tornado.websocket
 from tornado.iostream import StreamClosedError
 
-from .. import auth, charging, store
+from .. import auth, charging
+from ..storage import sql
 from ..chargers.session import ChargePointSession
 from ..timeutil import utcnow
 
@@ -104,7 +105,7 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         self.set_nodelay(True)
         self.session = ChargePointSession(charger_id, self._send, services, self._registration)
         services.chargers.attach(self.session, self.close)
-        services.committer.run(lambda: store.set_connection_state(charger_id, True, utcnow()))
+        services.committer.run(lambda: sql.set_connection_state(charger_id, True, utcnow()))
         services.events.publish("charger.connected", charger_id=charger_id)
         log.info("charger %s connected from %s", charger_id, self.request.remote_ip)
         # Nothing reads the handshake's headers once the WebSocket is open, yet Tornado's
@@ -123,7 +124,7 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         session.connection_closed()
         if self.services.chargers.detach(session):
             self.services.committer.run(
-                lambda: store.set_connection_state(session.id, False, utcnow()))
+                lambda: sql.set_connection_state(session.id, False, utcnow()))
             self.services.events.publish("charger.disconnected", charger_id=session.id)
         log.info("charger %s disconnected (code %s)", session.id, self.close_code)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .. import errors
-from ..models import User
+from ..storage.models import User
 from ..timeutil import to_rfc3339
 from .base import ApiHandler
 

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from .models import (Anomaly, Charger, Connector, DataTransferRecord, IdTag, KeyValue, MeterSample,
                      Reservation, StatusEvent, Transaction, database)
-from .timeutil import db_time, stored_time
+from ..timeutil import db_time, stored_time
 
 
 @lru_cache(maxsize=None)

@@ -1,96 +1,25 @@
-"""The database: opening it with the right pragmas, migrations, and group commit.
+"""Group commit: one database transaction per event-loop turn, answers after the commit.
 
-evedge runs every write on the event-loop thread, on one connection. Charger
-messages are acknowledged only after their data is committed (architecture.md
-§5); with ``synchronous=FULL`` a commit costs an fsync, so the OCPP hot path
-shares one transaction per loop turn (:class:`GroupCommit`) and sends its
-answers right after that single commit.
+Charger messages are acknowledged only after their data is committed
+(docs/architecture.md, "Acknowledge after commit"); with ``synchronous=FULL`` a
+commit costs an fsync, so the OCPP hot path shares one transaction per loop turn
+and sends its answers right after that single commit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Callable, TypeVar
 
-from peewee import Database, SqliteDatabase
-from playhouse import migrations
-from playhouse.db_url import connect as connect_url
-
-from . import paths
-from .config import Config
-from .models import database
+from peewee import Database
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
 class CommitFailed(Exception):
-    pass
-
-
-def open_database(config: Config) -> Database:
-    """Bind the models to the configured database, apply migrations, and connect."""
-    if config.database_url:
-        db = connect_url(config.database_url)
-    else:
-        path = Path(config.data_dir)
-        path.mkdir(parents=True, exist_ok=True)
-        db = SqliteDatabase(
-            str(config.database_path),
-            pragmas={
-                "journal_mode": "wal",
-                "synchronous": config.sqlite_synchronous,
-                "foreign_keys": 1,
-                "busy_timeout": 5000,
-                "cache_size": -16000,
-            },
-            # BEGIN IMMEDIATE: take the write lock up front, no lock-upgrade deadlocks.
-            lock_type="IMMEDIATE",
-        )
-    database.initialize(db)
-    db.connect(reuse_if_open=True)
-    applied = migrations.run(db, directory=paths.migrations())
-    if applied:
-        log.info("database migrations applied: %s", ", ".join(applied))
-    return db
-
-
-def close_database() -> None:
-    if database.obj is not None and not database.is_closed():
-        database.close()
-
-
-def is_sqlite(db: Database | None = None) -> bool:
-    return isinstance(db or database.obj, SqliteDatabase)
-
-
-class ReadPool:
-    """Slow read-only queries (whole-fleet lists, exports) off the event loop.
-
-    One worker thread with its own connection: in WAL mode it reads committed
-    data while the loop thread writes, so a dashboard asking for a thousand
-    chargers never holds up a charger's answer (stack-notes.md §3.3).
-    """
-
-    def __init__(self) -> None:
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="evedge-read")
-
-    async def run(self, fn: Callable[..., T], *args) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call,
-                                                                fn, args)
-
-    @staticmethod
-    def _call(fn: Callable[..., T], args: tuple) -> T:
-        if database.is_closed():  # this thread's connection (peewee keeps one per thread)
-            database.connect()
-        return fn(*args)
-
-    def close(self) -> None:
-        self._executor.submit(lambda: database.is_closed() or database.close()).result()
-        self._executor.shutdown(wait=True)
+    """The batch a write belonged to was rolled back; nothing of it was acknowledged."""
 
 
 class GroupCommit:
@@ -114,8 +43,6 @@ class GroupCommit:
         self._txn = None
         self._rows: dict[str, list[tuple]] = {}
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
-        self.commits = 0          # for metrics and the benchmark
-        self.committed_units = 0
 
     @property
     def in_transaction(self) -> bool:
@@ -136,9 +63,7 @@ class GroupCommit:
         if self._txn is None:
             self._begin()
         if not isolated:
-            result = work()
-            self.committed_units += 1
-            return result
+            return work()
         cursor = self._db.cursor()
         cursor.execute("SAVEPOINT unit")
         try:
@@ -148,7 +73,6 @@ class GroupCommit:
             cursor.execute("RELEASE SAVEPOINT unit")
             raise
         cursor.execute("RELEASE SAVEPOINT unit")
-        self.committed_units += 1
         return result
 
     def add_rows(self, sql: str, rows: list[tuple]) -> None:
@@ -201,6 +125,5 @@ class GroupCommit:
             for _, failed in pending:
                 failed()
             return
-        self.commits += 1
         for ok, _ in pending:
             ok()

@@ -19,7 +19,7 @@ from peewee import (
     TextField,
 )
 
-from .timeutil import utcnow
+from ..timeutil import utcnow
 
 database = DatabaseProxy()
 
