@@ -59,8 +59,8 @@ def _setting_args(args: argparse.Namespace) -> argparse.Namespace:
 
 async def _createuser(config, username: str, password: str, role: str) -> int:
     from . import errors
-    from .accounts import Accounts
-    from .auth import load_or_create_secret
+    from .domain.accounts import Accounts
+    from .domain.credentials import load_or_create_secret
     from .storage.database import close_database, open_database
     open_database(config)
     try:

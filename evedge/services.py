@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 
 import ocpp.messages
 
-from . import auth, charging, files, queries
+from .domain import credentials, charging, files, read_models
 from .storage import sql
 from .storage.database import ReadPool, close_database, open_database
 from .storage.group_commit import GroupCommit
-from .accounts import Accounts
+from .domain.accounts import Accounts
 from .chargers import protocol
 from .chargers.commands import Commands
 from .chargers.registry import ConnectedChargers
@@ -57,11 +57,11 @@ class Services:
         """
         await self.committer.durable()
         if limit is not None or offset:
-            return await self.reads.run(queries.list_chargers, self.chargers.is_online,
+            return await self.reads.run(read_models.list_chargers, self.chargers.is_online,
                                         self.last_seen, limit, offset)
         if self._fleet is None:
             self._fleet = asyncio.ensure_future(self.reads.run(
-                queries.list_chargers, self.chargers.is_online, self.last_seen))
+                read_models.list_chargers, self.chargers.is_online, self.last_seen))
             self._fleet.add_done_callback(self._fleet_read)
         return await asyncio.shield(self._fleet)
 
@@ -104,7 +104,7 @@ async def build_services(config: Config) -> Services:
     # Validation of CS->CP calls inline: the thread-pool hop costs more than it saves
     # and brings fork+thread trouble (mobilityhouse/ocpp#676, stack-notes.md §1.3).
     ocpp.messages.ASYNC_VALIDATION = False
-    secret = config.jwt_secret or auth.load_or_create_secret(config.data_dir)
+    secret = config.jwt_secret or credentials.load_or_create_secret(config.data_dir)
     chargers = ConnectedChargers()
     services = Services(
         config=config,

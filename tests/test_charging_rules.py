@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from evedge import charging
+from evedge.domain import charging
 from evedge.storage import sql
 from evedge.storage.database import close_database, open_database
 from evedge.storage.models import Anomaly, Charger, Reservation, Transaction

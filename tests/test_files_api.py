@@ -17,7 +17,8 @@ import tornado.httpclient
 import tornado.httpserver
 import tornado.testing
 
-from evedge import errors, files, formdata
+from evedge import errors
+from evedge.domain import files, multipart
 from evedge.app import make_app
 from evedge.storage.models import Charger
 from evedge.services import build_services
@@ -162,7 +163,7 @@ def test_charger_ids_that_are_not_safe_names_get_an_encoded_directory(tmp_path):
 
 def parse_in_chunks(body: bytes, sizes, tmp_path) -> tuple[str, bytes]:
     target = files.FileStore(tmp_path, 10**6)
-    reader = formdata.FilePartReader(BOUNDARY, lambda filename: target.begin(filename or "none"))
+    reader = multipart.FilePartReader(BOUNDARY, lambda filename: target.begin(filename or "none"))
     position = 0
     for size in sizes:
         reader.feed(body[position:position + size])
@@ -185,11 +186,11 @@ def test_the_multipart_parser_finds_boundaries_split_across_any_chunks(tmp_path)
 
 def test_the_multipart_parser_refuses_truncated_or_fileless_forms(tmp_path):
     target = files.FileStore(tmp_path, 10**6)
-    truncated = formdata.FilePartReader(BOUNDARY, lambda f: target.begin(f))
+    truncated = multipart.FilePartReader(BOUNDARY, lambda f: target.begin(f))
     truncated.feed(form(("file", "a.bin", b"data"))[:-10])
     with pytest.raises(errors.BadRequest):
         truncated.close()
-    fileless = formdata.FilePartReader(BOUNDARY, lambda f: target.begin(f))
+    fileless = multipart.FilePartReader(BOUNDARY, lambda f: target.begin(f))
     fileless.feed(form(("note", None, b"text")))
     with pytest.raises(errors.BadRequest) as caught:
         fileless.close()

@@ -16,8 +16,9 @@ from typing import Any
 from ocpp.charge_point import remove_nones
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
 
-from .. import errors, operations
-from ..charging import as_json
+from .. import errors
+from ..domain import command_effects
+from ..domain.charging import as_json
 from ..storage.models import Charger, CommandLog
 from ..timeutil import utcnow
 from . import catalog
@@ -38,16 +39,16 @@ class Commands:
         command = catalog.lookup(slug)
         catalog.check(command, body)  # a bad body is a 400 before anything else
         session = self._live_session(charger_id, command.action, body, username)
-        body = operations.prepare(command.action, charger_id, body)
+        body = command_effects.prepare(command.action, charger_id, body)
         try:
             result = await self._request(session, command.payload_class(**body), username)
         except errors.EvedgeError as exc:
-            operations.abandon(command.action, body,
-                               "callerror" if isinstance(exc, errors.ChargerCallError) else "none")
+            outcome = "callerror" if isinstance(exc, errors.ChargerCallError) else "none"
+            command_effects.abandon(command.action, body, outcome)
             raise
         # Fields the charger did not send are left out, not returned as null.
         response = remove_nones(asdict(result))
-        operations.record(command.action, charger_id, body, response)
+        command_effects.record(command.action, charger_id, body, response)
         if command.action == "ReserveNow":
             response["reservation_id"] = body["reservation_id"]
         return response

@@ -33,7 +33,7 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.enums import Action
 
-from .. import charging
+from ..domain import charging
 from ..storage import sql
 from ..timeutil import to_rfc3339, utcnow
 from . import protocol, quirks

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import fleet, queries
+from ..domain import charger_admin, read_models
 from .base import ApiHandler
 
 MAX_PAGE = 1000
@@ -26,9 +26,9 @@ class ChargersHandler(ApiHandler):
     async def post(self) -> None:
         """Pre-register a charger: ``{"id", "label", "location", "registration_status",
         "password"}`` (all but id optional)."""
-        _, password = fleet.password_change(self.body)
+        _, password = charger_admin.password_change(self.body)
         hashed = await self.services.accounts.hash_password(password) if password else None
-        charger = fleet.create_charger(self.body, hashed)
+        charger = charger_admin.create_charger(self.body, hashed)
         self.send_json(self._detail(charger.id), status=201)
 
     def _detail(self, charger_id: str) -> dict:
@@ -44,16 +44,16 @@ class ChargerHandler(ApiHandler):
 
     async def patch(self, charger_id: str) -> None:
         """Approve/reject (``registration_status``), relabel, set or remove the password."""
-        changed, password = fleet.password_change(self.body)
+        changed, password = charger_admin.password_change(self.body)
         hashed = await self.services.accounts.hash_password(password) if password else None
-        charger = fleet.update_charger(charger_id, self.body, hashed, changed)
+        charger = charger_admin.update_charger(charger_id, self.body, hashed, changed)
         self.services.chargers.registration_changed(charger_id, charger.registration_status)
         self.send_json(charger_detail(self.services, charger_id))
 
 
 def charger_detail(services, charger_id: str) -> dict:
-    body = queries.charger_detail(charger_id, services.chargers.is_online, services.last_seen)
-    body.update(fleet.charger_extras(charger_id))
+    body = read_models.charger_detail(charger_id, services.chargers.is_online, services.last_seen)
+    body.update(charger_admin.charger_extras(charger_id))
     return body
 
 
@@ -62,8 +62,8 @@ class StatusLogHandler(ApiHandler):
 
     def get(self, charger_id: str) -> None:
         """The charger's StatusNotifications as received, newest first: ?limit=&offset="""
-        self.send_json(queries.status_log(charger_id, self.int_argument("limit", 50, 1, 1000),
-                                          self.int_argument("offset", 0, 0, 10**9)))
+        self.send_json(read_models.status_log(charger_id, self.int_argument("limit", 50, 1, 1000),
+                                              self.int_argument("offset", 0, 0, 10**9)))
 
 
 class AnomaliesHandler(ApiHandler):
@@ -72,8 +72,8 @@ class AnomaliesHandler(ApiHandler):
     def get(self, charger_id: str) -> None:
         """What the charger did that evedge answered but did not expect (unknown ids,
         inferred stops, firmware quirks), newest first: ?limit=&offset="""
-        self.send_json(queries.anomalies(charger_id, self.int_argument("limit", 50, 1, 1000),
-                                         self.int_argument("offset", 0, 0, 10**9)))
+        self.send_json(read_models.anomalies(charger_id, self.int_argument("limit", 50, 1, 1000),
+                                             self.int_argument("offset", 0, 0, 10**9)))
 
 
 ROUTES = [

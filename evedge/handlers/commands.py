@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .. import errors, queries
+from .. import errors
+from ..domain import read_models
 from ..chargers.catalog import COMMANDS
 from .base import ApiHandler
 
@@ -40,7 +41,7 @@ class CommandLogHandler(ApiHandler):
 
     def get(self) -> None:
         """Audit log of commands, newest first: ?charger=&limit=&offset="""
-        self.send_json(queries.command_log(
+        self.send_json(read_models.command_log(
             charger=self.get_query_argument("charger", None),
             limit=self.int_argument("limit", 50, 1, 1000),
             offset=self.int_argument("offset", 0, 0, 10**9)))

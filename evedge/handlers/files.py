@@ -19,7 +19,8 @@ from urllib.parse import quote
 
 import tornado.web
 
-from .. import errors, files, formdata
+from .. import errors
+from ..domain import files, multipart
 from ..storage import sql
 from .base import ApiHandler, BaseHandler
 
@@ -67,7 +68,7 @@ class UploadHandler(ApiHandler):
     json_body = False
     upload_methods: tuple[str, ...] = ("PUT", "POST")
     _write: Callable[[bytes], None] | None = None
-    _reader: formdata.FilePartReader | None = None
+    _reader: multipart.FilePartReader | None = None
     _upload: files.Upload | None = None
 
     def prepare(self) -> None:
@@ -94,7 +95,7 @@ class UploadHandler(ApiHandler):
     def receive_multipart(self, target: files.FileStore, boundary: str,
                           name_for: Callable[[str | None], str], overwrite: bool) -> None:
         """The body is a form; its file part is named by ``name_for(part filename)``."""
-        limit = target.max_bytes + formdata.OVERHEAD
+        limit = target.max_bytes + multipart.OVERHEAD
         declared = files.declared_size(self.request.headers.get("Content-Length"))
         if declared is not None and declared > limit:
             raise files.too_large(target.max_bytes)
@@ -104,7 +105,7 @@ class UploadHandler(ApiHandler):
             self._upload = target.begin(name_for(filename), overwrite=overwrite)
             return self._upload
 
-        self._reader = formdata.FilePartReader(boundary, open_file)
+        self._reader = multipart.FilePartReader(boundary, open_file)
         self._write = self._reader.feed
 
     def _allow_body(self, limit: int) -> None:
@@ -112,7 +113,7 @@ class UploadHandler(ApiHandler):
         # 16 MiB in server.py) would cut a firmware image off with a bare 400. Ours is
         # enforced while writing and answered with a JSON 413; the margin keeps Tornado's
         # check from firing first.
-        self.request.connection.set_max_body_size(limit + formdata.OVERHEAD)
+        self.request.connection.set_max_body_size(limit + multipart.OVERHEAD)
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished or self._write is None:
@@ -209,7 +210,7 @@ class FirmwareListHandler(UploadHandler):
         self.send_json({"items": [_firmware_json(self, f) for f in found]})
 
     def start(self) -> None:
-        boundary = formdata.boundary_of(self.request.headers.get("Content-Type", ""))
+        boundary = multipart.boundary_of(self.request.headers.get("Content-Type", ""))
         if boundary is None:
             raise errors.BadRequest("send multipart/form-data with a 'file' part, or PUT the "
                                     "raw file to /api/firmware/<name>", field="file")
@@ -274,7 +275,7 @@ class DiagnosticsUploadHandler(UploadHandler):
         _require_charger(charger_id)
         target = self.services.diagnostics.for_charger(charger_id)
         default = files.generated_diagnostics_name()
-        boundary = formdata.boundary_of(self.request.headers.get("Content-Type", ""))
+        boundary = multipart.boundary_of(self.request.headers.get("Content-Type", ""))
         if boundary is None:
             self.receive_raw(target, files.name_from_charger(name, default), overwrite=True)
         else:

@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 from ocpp.v16 import call
 from ocpp.v16.enums import UpdateType
 
-from .. import errors, local_lists, tags
+from .. import errors
+from ..domain import local_lists, id_tags
 from .base import ApiHandler
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ class IdTagsHandler(ApiHandler):
 
     def get(self) -> None:
         """Tags by id: ?q= (substring of id or note), ?status=, ?limit=&offset="""
-        self.send_json(tags.list_tags(
+        self.send_json(id_tags.list_tags(
             q=self.get_query_argument("q", None),
             status=self.get_query_argument("status", None),
             limit=self.int_argument("limit", 50, 1, MAX_PAGE),
@@ -31,7 +32,7 @@ class IdTagsHandler(ApiHandler):
 
     def post(self) -> None:
         """Create a tag; 409 when it exists."""
-        self.send_json(tags.create_tag(self.body), status=201)
+        self.send_json(id_tags.create_tag(self.body), status=201)
 
 
 class IdTagHandler(ApiHandler):
@@ -39,15 +40,15 @@ class IdTagHandler(ApiHandler):
 
     def get(self, id_tag: str) -> None:
         """One tag."""
-        self.send_json(tags.get_tag(id_tag))
+        self.send_json(id_tags.get_tag(id_tag))
 
     def patch(self, id_tag: str) -> None:
         """Change the fields given; Authorize answers with the new values at once."""
-        self.send_json(tags.update_tag(id_tag, self.body))
+        self.send_json(id_tags.update_tag(id_tag, self.body))
 
     def delete(self, id_tag: str) -> None:
         """Delete a tag; 409 while it is the parent of other tags."""
-        tags.delete_tag(id_tag)
+        id_tags.delete_tag(id_tag)
         self.send_json({"deleted": id_tag})
 
 
@@ -58,7 +59,7 @@ class ExportHandler(ApiHandler):
         """All tags as CSV (the columns import reads back)."""
         self.set_header("Content-Type", "text/csv; charset=utf-8")
         self.set_header("Content-Disposition", 'attachment; filename="id-tags.csv"')
-        self.finish(tags.export_csv())
+        self.finish(id_tags.export_csv())
 
 
 class ImportHandler(IdTagHandler):
@@ -69,7 +70,7 @@ class ImportHandler(IdTagHandler):
 
     def post(self, _path: str) -> None:
         """Create or update the tags of a CSV file (text/csv body, or JSON {"csv": ...})."""
-        self.send_json(tags.import_csv(self._csv_text()))
+        self.send_json(id_tags.import_csv(self._csv_text()))
 
     @property
     def json_body(self) -> bool:  # type: ignore[override]

@@ -19,7 +19,7 @@ import tornado.web
 import tornado.websocket
 from tornado.iostream import StreamClosedError
 
-from .. import auth, charging
+from ..domain import credentials, charging
 from ..storage import sql
 from ..chargers.session import ChargePointSession
 from ..timeutil import utcnow
@@ -77,11 +77,11 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
 
     async def _password_ok(self, charger_id: str, password_hash: str) -> bool:
         """OCPP 1.6 security profile 1: Basic auth, username = charge point id."""
-        credentials = _basic_credentials(self.request.headers.get("Authorization", ""))
-        if credentials is None or credentials[0] != charger_id:
+        given = _basic_credentials(self.request.headers.get("Authorization", ""))
+        if given is None or given[0] != charger_id:
             return False
         return await asyncio.get_running_loop().run_in_executor(
-            None, auth.check_password, credentials[1], password_hash)
+            None, credentials.check_password, given[1], password_hash)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import queries
+from ..domain import read_models
 from .base import ApiHandler
 
 
@@ -11,7 +11,7 @@ class TransactionsHandler(ApiHandler):
 
     def get(self) -> None:
         """Transactions, newest first: ?charger=&id_tag=&since=&until=&active=&limit=&offset="""
-        self.send_json(queries.list_transactions(
+        self.send_json(read_models.list_transactions(
             charger=self.get_query_argument("charger", None),
             id_tag=self.get_query_argument("id_tag", None),
             since=self.time_argument("since"),
@@ -31,7 +31,7 @@ class TransactionHandler(ApiHandler):
         instead of the first, ``?measurand=`` for one measurand only.
         """
         limit = self.int_argument("samples_limit", 1000, 0, 100000)
-        self.send_json(queries.transaction_detail(
+        self.send_json(read_models.transaction_detail(
             int(transaction_id), limit, newest=bool(self.bool_argument("newest")),
             measurand=self.get_query_argument("measurand", None) or None))
 

@@ -14,7 +14,7 @@ from python_multipart import MultipartParser
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import parse_options_header
 
-from . import errors
+from .. import errors
 from .files import Upload
 
 # What a form may carry beyond the file itself (boundaries, part headers, other fields).

@@ -11,12 +11,12 @@ import datetime as dt
 import json
 from typing import Any, Callable, Iterable
 
-from . import errors
-from .storage import sql
+from .. import errors
+from ..storage import sql
 from .charging import ENERGY_REGISTER, energy_wh
-from .storage.models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
-                             Transaction)
-from .timeutil import to_rfc3339
+from ..storage.models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
+                              Transaction)
+from ..timeutil import to_rfc3339
 
 IsOnline = Callable[[str], bool]
 

@@ -15,8 +15,8 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from .storage import sql
-from .timeutil import db_time, parse_charger_time, stored_time, to_rfc3339
+from ..storage import sql
+from ..timeutil import db_time, parse_charger_time, stored_time, to_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import peewee
 
-from . import errors
-from .storage.models import ID_TAG_STATUSES, IdTag, database
-from .timeutil import parse_api_time, to_rfc3339, utcnow
+from .. import errors
+from ..storage.models import ID_TAG_STATUSES, IdTag, database
+from ..timeutil import parse_api_time, to_rfc3339, utcnow
 
 FIELDS = ("id_tag", "status", "expiry_date", "parent_id_tag", "max_active_transactions", "note")
 MAX_ID_TAG = 20   # OCPP 1.6 IdToken: CiString20Type

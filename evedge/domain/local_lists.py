@@ -14,10 +14,10 @@ from typing import Any, Awaitable, Callable
 
 import peewee
 
-from . import errors
+from .. import errors
 from .charging import effective_status, tag_info
-from .storage.models import Charger, IdTag, LocalListEntry, database
-from .timeutil import parse_api_time, to_rfc3339, utcnow
+from ..storage.models import Charger, IdTag, LocalListEntry, database
+from ..timeutil import parse_api_time, to_rfc3339, utcnow
 
 UPDATE_TYPES = ("differential", "full")
 

@@ -11,10 +11,10 @@ from typing import Any
 
 import peewee
 
-from . import errors
-from .storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
-from .operations import stored_configuration
-from .timeutil import to_rfc3339, utcnow
+from .. import errors
+from ..storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
+from .command_effects import stored_configuration
+from ..timeutil import to_rfc3339, utcnow
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 64
 _TEXT_LIMITS = {"label": 100, "location": 200}

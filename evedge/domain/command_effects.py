@@ -12,8 +12,8 @@ import logging
 from typing import Any, Callable
 
 from . import local_lists
-from .storage.models import Charger, ChargingProfileRecord, Reservation, database
-from .timeutil import parse_charger_time, utcnow
+from ..storage.models import Charger, ChargingProfileRecord, Reservation, database
+from ..timeutil import parse_charger_time, utcnow
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import peewee
 
-from . import auth, errors
-from .config import Config
-from .storage.models import ROLES, LoginSession, RevokedToken, User, database
-from .timeutil import utcnow
+from . import credentials
+from .. import errors
+from ..config import Config
+from ..storage.models import ROLES, LoginSession, RevokedToken, User, database
+from ..timeutil import utcnow
 
 USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
 MIN_PASSWORD_LENGTH = 8
@@ -35,18 +36,18 @@ class Accounts:
         self._secret = secret
         # Compared against when the username is unknown, so that a failed login takes
         # as long whether or not the account exists.
-        self._dummy_hash = auth.hash_password("not-a-password", 4)
+        self._dummy_hash = credentials.hash_password("not-a-password", 4)
 
     # --- helpers ------------------------------------------------------------------------
 
     async def hash_password(self, password: str) -> str:
         """bcrypt off the event loop (also used for charger passwords)."""
         return await asyncio.get_running_loop().run_in_executor(
-            None, auth.hash_password, password, self._config.bcrypt_rounds)
+            None, credentials.hash_password, password, self._config.bcrypt_rounds)
 
     async def _check(self, password: str, hashed: str | None) -> bool:
         return await asyncio.get_running_loop().run_in_executor(
-            None, auth.check_password, password, hashed or self._dummy_hash)
+            None, credentials.check_password, password, hashed or self._dummy_hash)
 
     @staticmethod
     def validate_credentials(username: object, password: object) -> tuple[str, str]:
@@ -56,18 +57,19 @@ class Accounts:
         if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
             raise errors.BadRequest(
                 f"password must be at least {MIN_PASSWORD_LENGTH} characters", field="password")
-        if auth.password_too_long(password):
+        if credentials.password_too_long(password):
             raise errors.BadRequest(
-                f"password must be at most {auth.MAX_PASSWORD_BYTES} bytes", field="password")
+                f"password must be at most {credentials.MAX_PASSWORD_BYTES} bytes",
+                field="password")
         return username, password
 
     def _issue(self, user: User) -> TokenPair:
         now = utcnow()
         sid = str(uuid.uuid4())
-        refresh = auth.issue_token(self._secret, user_id=user.id, sid=sid, kind="refresh",
-                                   ttl=self._config.refresh_token_ttl, now=now)
-        access = auth.issue_token(self._secret, user_id=user.id, sid=sid, kind="access",
-                                  ttl=self._config.access_token_ttl, now=now)
+        refresh = credentials.issue_token(self._secret, user_id=user.id, sid=sid, kind="refresh",
+                                          ttl=self._config.refresh_token_ttl, now=now)
+        access = credentials.issue_token(self._secret, user_id=user.id, sid=sid, kind="access",
+                                         ttl=self._config.access_token_ttl, now=now)
         LoginSession.create(sid=sid, user=user, created_at=now, expires_at=refresh.expires_at)
         return TokenPair(access.value, refresh.value)
 
@@ -163,8 +165,8 @@ class Accounts:
             self._revoke(claims)
             if isinstance(refresh_token, str) and refresh_token:
                 try:
-                    self._revoke(auth.decode_token(self._secret, refresh_token, "refresh"))
-                except auth.InvalidToken:
+                    self._revoke(credentials.decode_token(self._secret, refresh_token, "refresh"))
+                except credentials.InvalidToken:
                     pass
 
     def refresh(self, refresh_token: object) -> TokenPair:
@@ -181,19 +183,20 @@ class Accounts:
         now = utcnow()
         with database.atomic():
             self._revoke(claims)
-            access = auth.issue_token(self._secret, user_id=user.id, sid=claims["sid"],
-                                      kind="access", ttl=self._config.access_token_ttl, now=now)
-            new_refresh = auth.issue_token(self._secret, user_id=user.id, sid=claims["sid"],
-                                           kind="refresh", ttl=self._config.refresh_token_ttl,
-                                           now=now)
+            access = credentials.issue_token(
+                self._secret, user_id=user.id, sid=claims["sid"], kind="access",
+                ttl=self._config.access_token_ttl, now=now)
+            new_refresh = credentials.issue_token(
+                self._secret, user_id=user.id, sid=claims["sid"], kind="refresh",
+                ttl=self._config.refresh_token_ttl, now=now)
             LoginSession.update(expires_at=new_refresh.expires_at).where(
                 LoginSession.sid == claims["sid"]).execute()
         return TokenPair(access.value, new_refresh.value)
 
     def _claims(self, token: str, kind: str, field: str | None = None) -> dict:
         try:
-            return auth.decode_token(self._secret, token, kind)
-        except auth.InvalidToken as exc:
+            return credentials.decode_token(self._secret, token, kind)
+        except credentials.InvalidToken as exc:
             raise errors.Unauthorized(f"invalid {kind} token: {exc}", field=field) from None
 
     def _live_user(self, claims: dict, field: str | None = None) -> User:
