@@ -350,7 +350,7 @@ def _on_signal(signum, frame):
 def dashboard_connect_info(host: str, port: int) -> tuple[str, list[str]]:
     """Create a user on a fresh evedge; return (dashboard websocket URL, frames to send first).
 
-    Current evedge protocol (evedge/handlers/dashboard_socket.py): the access token from
+    Current evedge protocol (evedge/web/dashboard_socket.py): the access token from
     POST /api/auth/register/ (or /api/auth/login/) travels in the first frame, {"type": "auth", "token": ...},
     not in the URL; the server then sends a snapshot and batched {"events": [...]} frames."""
     creds = json.dumps({"username": "bench", "password": "bench-password-1"}).encode()

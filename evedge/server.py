@@ -8,8 +8,8 @@ import logging
 import signal
 import ssl
 
-from .admission import GatedHTTPServer
-from .app import make_app
+from .web.connection_gate import GatedHTTPServer
+from .web.app import make_app
 from .config import Config
 from .services import Services, build_services
 
@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 # Largest request body read into memory, and with it Tornado's default max_body_size
 # (100 MB otherwise). No handler needs more: JSON and CSV bodies are small, and file
-# uploads stream to disk and set their own limit per request (handlers/files.py).
+# uploads stream to disk and set their own limit per request (web/files.py).
 MAX_BUFFER_SIZE = 16 * 1024 * 1024
 
 

@@ -41,7 +41,7 @@ PASSWORD_LENGTH = (8, 64)
 
 
 def valid_charger_id(charger_id: Any) -> bool:
-    """The charge point ids the OCPP endpoint accepts (handlers/ocpp_socket.py)."""
+    """The charge point ids the OCPP endpoint accepts (web/ocpp_socket.py)."""
     return (isinstance(charger_id, str) and 0 < len(charger_id) <= 64
             and charger_id.isprintable() and "/" not in charger_id)
 

@@ -22,7 +22,7 @@ import tornado.testing
 import websockets
 from ocpp.v16 import ChargePoint
 
-from evedge.admission import GatedHTTPServer
+from evedge.web.connection_gate import GatedHTTPServer
 from evedge.config import Config
 from evedge.server import http_server
 from evedge.services import Services, build_services

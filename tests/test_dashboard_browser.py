@@ -15,7 +15,7 @@ import re
 
 import pytest
 
-from evedge.handlers.dashboard_socket import DashboardSocketHandler
+from evedge.web.dashboard_socket import DashboardSocketHandler
 
 playwright_api = pytest.importorskip("playwright.async_api")
 async_playwright, expect = playwright_api.async_playwright, playwright_api.expect

@@ -19,7 +19,7 @@ import tornado.testing
 
 from evedge import errors
 from evedge.domain import files, multipart
-from evedge.app import make_app
+from evedge.web.app import make_app
 from evedge.storage.models import Charger
 from evedge.services import build_services
 

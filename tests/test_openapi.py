@@ -23,10 +23,10 @@ from ocpp.v16.enums import Action
 from openapi_spec_validator import validate
 
 import evedge
-from evedge.app import make_app
+from evedge.web.app import make_app
 from evedge.chargers.catalog import COMMANDS
-from evedge.handlers import openapi
-from evedge.handlers.base import NotFoundApiHandler
+from evedge.web import openapi
+from evedge.web.base import NotFoundApiHandler
 from evedge.storage.models import IdTag
 
 VERBS = ("get", "head", "post", "put", "patch", "delete", "options")

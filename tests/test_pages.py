@@ -16,7 +16,7 @@ import websockets
 from ocpp.v16 import call
 
 from evedge import simulators
-from evedge.handlers import dashboard_socket
+from evedge.web import dashboard_socket
 from test_openapi import Answers
 
 pytestmark = pytest.mark.timeout(60)
@@ -375,7 +375,7 @@ async def test_simulators_connect_over_wss_when_tls_is_set_up(tmp_path, start_se
 
 
 def test_the_csp_names_the_live_socket_of_the_host_asked_for():
-    from evedge.handlers.pages import content_security_policy
+    from evedge.web.pages import content_security_policy
     assert "connect-src 'self' ws://box:8000 wss://box:8000;" in content_security_policy("box:8000")
     assert "ws://[::1]:8000 " in content_security_policy("[::1]:8000")
     assert "connect-src 'self';" in content_security_policy("evil; script-src *")

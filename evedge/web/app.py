@@ -10,14 +10,14 @@ from typing import TYPE_CHECKING
 
 import tornado.web
 
-from . import paths
-from .handlers import (auth, chargers, commands, dashboard_socket, files, health, id_tags,
-                       openapi, pages, transactions, users)
-from .handlers.base import NotFoundApiHandler
-from .handlers.ocpp_socket import OcppSocketHandler
+from .. import paths
+from . import (auth, chargers, commands, dashboard_socket, files, health, id_tags, openapi, pages,
+               transactions, users)
+from .base import NotFoundApiHandler
+from .ocpp_socket import OcppSocketHandler
 
 if TYPE_CHECKING:
-    from .services import Services
+    from ..services import Services
 
 MODULES = (health, openapi, auth, users, id_tags, files, transactions, commands, chargers,
            pages, dashboard_socket)
@@ -39,5 +39,5 @@ def make_app(services: Services) -> tornado.web.Application:
         websocket_max_message_size=config.max_message_size,
         # No body limit here: the HTTPServer's max_buffer_size (server.py) caps the bodies
         # handlers read into memory, and upload handlers stream to disk and set their own
-        # limit per request (handlers/files.py, UploadHandler).
+        # limit per request (web/files.py, UploadHandler).
     )

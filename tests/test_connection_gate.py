@@ -1,5 +1,5 @@
-"""Connection admission (evedge/admission.py): at most ``max_opening_connections`` in their
-opening phase; the rest wait, and neither connected chargers nor API requests are held up.
+"""The connection gate (evedge/web/connection_gate.py): at most ``max_opening_connections``
+in their opening phase; the rest wait, and neither connected chargers nor API requests are held up.
 
 Real sockets on loopback. A connection is held in its opening phase on purpose with
 ``Expect: 100-continue``: the server answers ``100 Continue`` once it has started the
@@ -21,7 +21,7 @@ import tornado.testing
 import tornado.web
 import websockets
 
-from evedge.admission import GatedHTTPServer
+from evedge.web.connection_gate import GatedHTTPServer
 from evedge.config import ConfigError
 from evedge.storage.models import Charger
 
@@ -57,9 +57,9 @@ def gated(start_server):
 
 @pytest.fixture
 def admission_log(caplog):
-    """``await admission_log("fragment")``: wait until evedge.admission logs that."""
-    caplog.set_level(logging.INFO, logger="evedge.admission")
-    logger = logging.getLogger("evedge.admission")
+    """``await admission_log("fragment")``: wait until evedge.web.connection_gate logs that."""
+    caplog.set_level(logging.INFO, logger="evedge.web.connection_gate")
+    logger = logging.getLogger("evedge.web.connection_gate")
     handlers = []
 
     class Waiter(logging.Handler):

@@ -1,1 +1,0 @@
-"""Tornado handlers: thin translators between HTTP/WebSocket and the services."""
