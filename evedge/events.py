@@ -1,9 +1,13 @@
-"""Live events for dashboards, batched so that fan-out never slows the OCPP path.
+"""Live events for dashboards: the vocabulary, declared once, and the batching broadcaster.
 
 Publishing is a dict insert; every ``interval`` seconds the batch is encoded
 once and handed to each subscriber. Meter updates for one connector coalesce to
 the latest within a batch. Subscribers are plain callables taking the encoded
 frame; they must not block (the dashboard socket writes without awaiting).
+
+Events describe what was committed: publishers hand them over only once the
+data is durable (``publish_when_committed``, or the OCPP dispatcher, which holds
+a message's events until its group commit succeeded).
 """
 
 from __future__ import annotations
@@ -11,11 +15,46 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Protocol
 
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[str], None]
+
+# kind -> (fields every event of that kind carries, optional fields). The browser's list
+# (static/js/store.js and dashboard.js) must be a subset (tests/test_events.py).
+EVENTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "charger.connected": (frozenset({"charger_id"}), frozenset()),
+    "charger.disconnected": (frozenset({"charger_id"}), frozenset()),
+    "charger.boot": (frozenset({"charger_id", "status"}), frozenset({"vendor", "model"})),
+    "charger.firmware": (frozenset({"charger_id", "status"}), frozenset()),
+    "charger.diagnostics": (frozenset({"charger_id", "status"}), frozenset()),
+    "charger.diagnostics_received": (frozenset({"charger_id", "name", "size"}), frozenset()),
+    "connector.status": (frozenset({"charger_id", "connector_id", "status", "error_code"}),
+                         frozenset()),
+    "transaction.started": (frozenset({"charger_id", "connector_id", "transaction_id", "id_tag",
+                                       "meter_start", "status"}), frozenset()),
+    "transaction.stopped": (frozenset({"charger_id", "transaction_id"}),
+                            frozenset({"energy_wh", "inferred"})),
+    "meter": (frozenset({"charger_id", "connector_id", "transaction_id", "power_w", "energy_wh",
+                         "session_energy_wh", "timestamp"}), frozenset()),
+}
+
+
+class Committer(Protocol):
+    def when_committed(self, ok: Callable[[], None], failed: Callable[[], None]) -> None: ...
+
+
+def check_event(kind: str, data: dict[str, Any]) -> None:
+    """ValueError unless ``kind`` is declared and ``data`` has exactly its fields."""
+    declared = EVENTS.get(kind)
+    if declared is None:
+        raise ValueError(f"undeclared dashboard event kind {kind!r}")
+    required, optional = declared
+    keys = data.keys()
+    if not required <= keys or not keys <= required | optional:
+        raise ValueError(f"event {kind} carries {sorted(keys)}, declared {sorted(required)} "
+                         f"(+ optional {sorted(optional)})")
 
 
 class Broadcaster:
@@ -26,7 +65,7 @@ class Broadcaster:
         self._pending: dict[Hashable, dict[str, Any]] = {}
         self._next_id = 0
         self._scheduled: asyncio.TimerHandle | None = None
-        self.dropped = 0
+        self.dropped = 0  # events not delivered: batch full, or a subscriber that failed
 
     def subscribe(self, subscriber: Subscriber) -> int:
         self._next_id += 1
@@ -44,6 +83,7 @@ class Broadcaster:
         """Queue an event; with ``key``, a later event with the same key replaces it."""
         if not self._subscribers:
             return
+        check_event(kind, data)
         if len(self._pending) >= self._max_batch:
             self.dropped += 1
             return
@@ -52,18 +92,25 @@ class Broadcaster:
         if self._scheduled is None:
             self._scheduled = asyncio.get_running_loop().call_later(self._interval, self.flush)
 
+    def publish_when_committed(self, committer: Committer, kind: str,
+                               key: Hashable | None = None, **data: Any) -> None:
+        """Publish once what was written so far is committed; drop it if the commit fails."""
+        if self._subscribers:
+            committer.when_committed(lambda: self.publish(kind, key, **data), _nothing)
+
     def flush(self) -> None:
         self._scheduled = None
         if not self._pending:
             return
-        frame = json.dumps({"events": list(self._pending.values())}, separators=(",", ":"),
-                           default=str)
+        batch = list(self._pending.values())
+        frame = json.dumps({"events": batch}, separators=(",", ":"), default=str)
         self._pending = {}
         for token, subscriber in list(self._subscribers.items()):
             try:
                 subscriber(frame)
             except Exception:
                 log.exception("dropping a dashboard subscriber that failed")
+                self.dropped += len(batch)
                 self.unsubscribe(token)
 
     def close(self) -> None:
@@ -72,3 +119,7 @@ class Broadcaster:
             self._scheduled = None
         self._subscribers.clear()
         self._pending.clear()
+
+
+def _nothing() -> None:
+    pass

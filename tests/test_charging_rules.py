@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from evedge.domain import charging
+from evedge.domain import charging, meter_readings
 from evedge.storage import sql
 from evedge.storage.database import close_database, open_database
 from evedge.storage.models import Anomaly, Charger, Reservation, Transaction
@@ -36,7 +36,7 @@ def test_charger_offline_past_the_orphan_timeout_closes_its_transactions(databas
                    disconnected_at=NOW - dt.timedelta(days=2)).execute()
     assert charging.close_stale_transactions(NOW - dt.timedelta(days=3), NOW) == []
     closed = charging.close_stale_transactions(NOW - dt.timedelta(days=1), NOW)
-    assert closed == [started.transaction_id]
+    assert closed == [("CP-1", started.transaction_id)]
     tx = Transaction.get_by_id(started.transaction_id)
     assert tx.stop_inferred and "offline" in tx.note and tx.stop_received_at == NOW
     assert Anomaly.get(Anomaly.kind == "transaction_inferred_stop").charger_id == "CP-1"
@@ -72,11 +72,11 @@ def test_unknown_reservation_is_recorded_not_refused(database):
     ("inf", None, "inf"),
 ])
 def test_sample_values(text, value, raw):
-    assert charging.parse_sample_value(text) == (value, raw)
+    assert meter_readings.parse_sample_value(text) == (value, raw)
 
 
 def test_signed_data_is_kept_as_text():
-    assert charging.parse_sample_value("MIIB...", "SignedData") == (None, "MIIB...")
+    assert meter_readings.parse_sample_value("MIIB...", "SignedData") == (None, "MIIB...")
 
 
 def test_meter_stop_below_start_is_kept_with_an_anomaly(database):
@@ -98,7 +98,7 @@ def test_stop_from_another_charger_does_not_close_the_transaction(database):
 
 
 def test_kwh_register_readings_count_in_wh(database):
-    readings = charging.latest_readings([{"sampled_value": [
+    readings = meter_readings.latest_readings([{"sampled_value": [
         {"value": "12.5", "measurand": "Energy.Active.Import.Register", "unit": "kWh"},
         {"value": "7.2", "measurand": "Power.Active.Import", "unit": "kW"}]}])
     assert readings == {"energy_wh": 12500.0, "power_w": 7200.0, "timestamp": None}
@@ -110,7 +110,7 @@ def test_retention_deletes_exactly_the_samples_received_before_the_cutoff(databa
     started = start()
     for minute in range(60):
         received = NOW + dt.timedelta(minutes=minute)
-        sql.insert_meter_samples(charging.sample_rows(
+        sql.insert_meter_samples(meter_readings.sample_rows(
             "CP-1", 1, started.transaction_id,
             [{"timestamp": "2026-11-24T10:00:00Z", "sampled_value": [{"value": str(minute)}]}],
             received))
@@ -134,16 +134,16 @@ def test_transaction_lost_in_a_reboot_is_closed_after_the_grace(database):
         Transaction.id == still_charging.transaction_id).execute()
     charging.record_status("CP-1", 4, "Charging", "NoError", booted + dt.timedelta(seconds=30))
     begun_after_boot = start(connector=3)  # start_received_at = NOW, after the boot
-    rows = charging.sample_rows("CP-1", 2, still_metering.transaction_id,
-                                [{"timestamp": "2026-11-24T11:50:00Z",
-                                  "sampled_value": [{"value": "10"}]}],
-                                booted + dt.timedelta(minutes=5))
+    rows = meter_readings.sample_rows("CP-1", 2, still_metering.transaction_id,
+                                      [{"timestamp": "2026-11-24T11:50:00Z",
+                                        "sampled_value": [{"value": "10"}]}],
+                                      booted + dt.timedelta(minutes=5))
     sql.insert_meter_samples(rows)  # MeterValues received 5 minutes after the boot
 
     # Within the grace the charger may still send its queued StopTransactions.
     assert charging.close_transactions_lost_in_reboot(booted - dt.timedelta(seconds=1), NOW) == []
     closed = charging.close_transactions_lost_in_reboot(NOW - dt.timedelta(minutes=10), NOW)
-    assert closed == [lost.transaction_id]
+    assert closed == [("CP-1", lost.transaction_id)]
     tx = Transaction.get_by_id(lost.transaction_id)
     assert tx.stop_inferred and "rebooted" in tx.note and tx.stop_received_at == NOW
     for alive in (still_metering, still_charging, begun_after_boot):

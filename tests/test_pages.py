@@ -15,7 +15,7 @@ import tornado.websocket
 import websockets
 from ocpp.v16 import call
 
-from evedge import simulators
+from evedge import commissioning
 from evedge.web import dashboard_socket
 from test_openapi import Answers
 
@@ -183,8 +183,8 @@ async def test_socket_takes_a_new_token_and_closes_when_the_login_ends(server, a
         fresh = await api.post("/api/auth/refresh/", {"refresh": session["refresh"]})
         await ws.send(json.dumps({"type": "auth", "token": fresh.body["access"]}))
         await ws.send(json.dumps({"type": "ping"}))  # ignored once authenticated
-        server.services.events.publish("test.marker")
-        await next_event(ws, lambda e: e["type"] == "test.marker")
+        server.services.events.publish("charger.firmware", charger_id="MARKER", status="Idle")
+        await next_event(ws, lambda e: e.get("charger_id") == "MARKER")
         assert (await api.post("/api/auth/logout/", {}, token=fresh.body["access"])).status == 200
         assert await close_code(ws) == 4401  # at the next check of the token
     assert server.services.events.subscriber_count == 0
@@ -209,10 +209,11 @@ async def test_a_slow_browser_is_dropped_and_the_others_keep_up(server, api, mon
     payload = "x" * 200_000
     try:
         for n in range(300):  # ~60 MB at most; the kernel buffers a few MB of it
-            events.publish("test.bulk", n=n, payload=payload)
+            events.publish("charger.diagnostics", charger_id=f"CP-{n}", status=payload)
             events.flush()
             frame = json.loads(await asyncio.wait_for(fast.recv(), 5))
-            assert frame["events"][0]["n"] == n  # the fast one gets every frame, in order
+            # The fast one gets every frame, in order.
+            assert frame["events"][0]["charger_id"] == f"CP-{n}"
             if events.subscriber_count == 1:
                 break
         assert events.subscriber_count == 1, "the stalled socket was never dropped"
@@ -224,7 +225,7 @@ async def test_a_slow_browser_is_dropped_and_the_others_keep_up(server, api, mon
 # --- simulated chargers ------------------------------------------------------------------------
 
 @pytest.fixture
-async def fleet(server) -> simulators.SimulatorFleet:
+async def fleet(server) -> commissioning.SimulatorFleet:
     # The tests serve on an unused port, not on config.port.
     server.services.simulators.url = server.ocpp_url
     return server.services.simulators
@@ -338,11 +339,11 @@ async def test_closing_the_services_stops_the_simulators(server, api, fleet, ope
 
 def test_the_simulators_use_this_servers_own_endpoint(tmp_path):
     from conftest import make_config
-    assert simulators.own_ocpp_url(make_config(tmp_path, port=8123)) == \
+    assert commissioning.own_ocpp_url(make_config(tmp_path, port=8123)) == \
         "ws://127.0.0.1:8123/ocpp"
-    assert simulators.own_ocpp_url(make_config(tmp_path, host="10.0.0.5")) == \
+    assert commissioning.own_ocpp_url(make_config(tmp_path, host="10.0.0.5")) == \
         "ws://10.0.0.5:8000/ocpp"
-    assert simulators.own_ocpp_url(make_config(tmp_path, host="fe80::1")) == \
+    assert commissioning.own_ocpp_url(make_config(tmp_path, host="fe80::1")) == \
         "ws://[fe80::1]:8000/ocpp"
 
 

@@ -1,10 +1,11 @@
 """Commands to chargers (CS -> CP calls): gatekeeping, timeouts, the audit log.
 
 ``Commands.run`` is the REST API's entry: validate the body against the OCPP
-schema, check the charger may receive commands, let ``operations`` prepare the
-body, send, and keep what the answer teaches us. ``Commands.send`` is the raw
-path for callers that build the ``ocpp.v16.call`` payload themselves. Both map
-failures to the domain errors of ``errors.py`` (404/409/502/503/504).
+schema, check the charger may receive commands, let ``command_effects`` prepare
+the body, send, and keep what the answer teaches us. ``Commands.send`` is the raw
+path for callers that build the ``ocpp.v16.call`` payload themselves (the local
+list sync through :meth:`Commands.local_list_sender`). All map failures to the
+domain errors of ``errors.py`` (404/409/502/503/504).
 """
 
 from __future__ import annotations
@@ -15,17 +16,21 @@ from typing import Any
 
 from ocpp.charge_point import remove_nones
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
+from ocpp.v16 import call
+from ocpp.v16.enums import UpdateType
 
 from .. import errors
-from ..domain import command_effects
+from ..domain import charger_ids, command_effects, local_lists
 from ..domain.charging import as_json
-from ..storage.models import Charger, CommandLog
+from ..storage.models import CommandLog
 from ..timeutil import utcnow
 from . import catalog
 from .registry import ConnectedChargers
 from .session import ChargePointSession
 
 log = logging.getLogger(__name__)
+
+_UPDATE_TYPES = {"full": UpdateType.full, "differential": UpdateType.differential}
 
 
 class Commands:
@@ -59,13 +64,23 @@ class Commands:
                                      username)
         return await self._request(session, payload, username)
 
+    def local_list_sender(self, charger_id: str, username: str = "") -> local_lists.Send:
+        """Turn a planned local list update into a SendLocalList (§5.15); the charger's
+        status comes back as text."""
+        async def send(update: local_lists.LocalListUpdate) -> str:
+            result = await self.send(charger_id, call.SendLocalList(
+                list_version=update.list_version,
+                update_type=_UPDATE_TYPES[update.update_type],
+                local_authorization_list=update.entries), username=username)
+            return result.status
+        return send
+
     def _live_session(self, charger_id: str, action: str, body: dict[str, Any],
                       username: str) -> ChargePointSession:
         """The charger's session if it may receive a command now; refusals are audited."""
         session = self._chargers.get(charger_id)
         if session is None:
-            if not Charger.select().where(Charger.id == charger_id).exists():
-                raise errors.NotFound(f"charger {charger_id} is not known")
+            charger_ids.require_known(charger_id)
             self._refused(charger_id, action, body, username, "offline")
             raise errors.ChargerOffline(f"charger {charger_id} is not connected")
         if session.registration_status != "Accepted":

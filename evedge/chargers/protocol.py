@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import fastjsonschema
 import ocpp
+import ocpp.messages
 import orjson
 from ocpp.charge_point import camel_to_snake_case, snake_to_camel_case
 from ocpp.exceptions import (
@@ -135,6 +136,17 @@ def describe(exc: fastjsonschema.JsonSchemaValueException) -> str:
     if message.startswith(exc.name):
         message = message[len(exc.name):].strip()
     return f"{path or 'payload'} {message}"
+
+
+def prepare_library() -> None:
+    """Configure the ocpp library for evedge and check its schema files are there.
+
+    Validation of CS->CP calls runs inline: the library's thread-pool hop costs more
+    than it saves and brings fork+thread trouble (mobilityhouse/ocpp#676,
+    docs/library-notes.md).
+    """
+    ocpp.messages.ASYNC_VALIDATION = False
+    self_check()
 
 
 def self_check() -> None:

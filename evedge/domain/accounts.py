@@ -14,14 +14,20 @@ from dataclasses import dataclass
 
 import peewee
 
-from . import credentials
 from .. import errors
 from ..config import Config
 from ..storage.models import ROLES, LoginSession, RevokedToken, User, database
-from ..timeutil import utcnow
+from ..timeutil import to_rfc3339, utcnow
+from . import credentials
 
 USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
 MIN_PASSWORD_LENGTH = 8
+
+
+def user_json(user: User) -> dict:
+    return {"id": user.id, "username": user.username, "role": user.role,
+            "is_active": user.is_active, "created_at": to_rfc3339(user.created_at),
+            "last_login_at": to_rfc3339(user.last_login_at)}
 
 
 @dataclass(frozen=True)
@@ -45,7 +51,8 @@ class Accounts:
         return await asyncio.get_running_loop().run_in_executor(
             None, credentials.hash_password, password, self._config.bcrypt_rounds)
 
-    async def _check(self, password: str, hashed: str | None) -> bool:
+    async def check_password(self, password: str, hashed: str | None) -> bool:
+        """bcrypt check off the event loop (user and charger passwords)."""
         return await asyncio.get_running_loop().run_in_executor(
             None, credentials.check_password, password, hashed or self._dummy_hash)
 
@@ -103,6 +110,17 @@ class Accounts:
         except peewee.IntegrityError:
             raise errors.Conflict("this username is taken", field="username") from None
 
+    @staticmethod
+    def users() -> list[User]:
+        return list(User.select().order_by(User.id))
+
+    @staticmethod
+    def user(user_id: int) -> User:
+        user = User.get_or_none(User.id == user_id)
+        if user is None:
+            raise errors.NotFound(f"user {user_id} does not exist")
+        return user
+
     async def update_user(self, user_id: int, changes: dict, acting: User) -> User:
         """Change role, active flag or password; disabling or demoting ends the user's
         logins. The last active admin can be neither demoted nor disabled."""
@@ -143,7 +161,7 @@ class Accounts:
                                     field=("username" if not isinstance(username, str)
                                            else "password"))
         user = User.get_or_none(User.username == username)
-        valid = await self._check(password, user.password_hash if user else None)
+        valid = await self.check_password(password, user.password_hash if user else None)
         if user is None or not valid or not user.is_active:
             raise errors.Unauthorized("invalid username or password")
         user.last_login_at = utcnow()

@@ -13,6 +13,7 @@ import peewee
 
 from .. import errors
 from ..storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
+from .charger_ids import check_charger_id, unknown_charger
 from .command_effects import stored_configuration
 from ..timeutil import to_rfc3339, utcnow
 
@@ -58,10 +59,7 @@ def password_change(body: dict[str, Any]) -> tuple[bool, str | None]:
 
 def create_charger(body: dict[str, Any], password_hash: str | None) -> Charger:
     """Pre-register a charger before it ever connects."""
-    charger_id = body.get("id")
-    if not isinstance(charger_id, str) or not 0 < len(charger_id) <= 64 \
-            or "/" in charger_id or not charger_id.isprintable():
-        raise errors.BadRequest("id must be 1-64 printable characters without '/'", field="id")
+    charger_id = check_charger_id(body.get("id"))
     fields = {"label": _text(body, "label") or "", "location": _text(body, "location") or "",
               "registration_status": _status(body) or "Accepted",
               "password_hash": password_hash}
@@ -75,7 +73,7 @@ def update_charger(charger_id: str, body: dict[str, Any], password_hash: str | N
                    password_changed: bool) -> Charger:
     charger = Charger.get_or_none(Charger.id == charger_id)
     if charger is None:
-        raise errors.NotFound(f"charger {charger_id} is not known")
+        raise unknown_charger(charger_id)
     known = {"label", "location", "registration_status", "password"}
     unknown = sorted(set(body) - known)
     if unknown:

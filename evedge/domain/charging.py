@@ -11,16 +11,15 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 from dataclasses import dataclass
 from typing import Any
 
 from ..storage import sql
-from ..timeutil import db_time, parse_charger_time, stored_time, to_rfc3339
+from ..timeutil import parse_charger_time
+from .authorization import id_tag_info
+from .meter_readings import sample_rows, whole_wh
 
 log = logging.getLogger(__name__)
-
-ENERGY_REGISTER = "Energy.Active.Import.Register"
 
 
 @dataclass(frozen=True)
@@ -86,13 +85,27 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
                          f"connector reported {status} while the transaction was open", now)
 
 
+def record_connection(charger_id: str, connected: bool, now: dt.datetime) -> None:
+    """A charger's WebSocket opened or closed (the times the fleet list and orphans use)."""
+    sql.set_connection_state(charger_id, connected, now)
+
+
+def record_anomaly(charger_id: str, kind: str, detail: str, now: dt.datetime) -> None:
+    """Something the charger did that evedge answered but did not expect."""
+    sql.record_anomaly(charger_id, kind, detail, now)
+
+
 def close_orphans(charger_id: str, connector_id: int | None, reason: str,
                   now: dt.datetime) -> list[int]:
     found = sql.open_transactions(charger_id, connector_id)
-    return _close_all([(charger_id, tx, start, reason) for tx, start in found], now)
+    closed = _close_all([(charger_id, tx, start, reason) for tx, start in found], now)
+    return [transaction_id for _, transaction_id in closed]
 
 
-def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.datetime) -> list[int]:
+Closed = list[tuple[str, int]]  # (charger_id, transaction_id) of transactions closed as inferred
+
+
+def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.datetime) -> Closed:
     """Close open transactions that a reboot ended without a StopTransaction.
 
     A charger ends its transactions when it reboots (reason Reboot/PowerLoss) and
@@ -108,26 +121,24 @@ def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.dateti
                        for tx, start, charger, booted in found], now)
 
 
-def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> list[int]:
+def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> Closed:
     """Close open transactions of chargers offline since before ``offline_before``."""
     found = sql.stale_open_transactions(offline_before)
     return _close_all([(charger, tx, start, f"charger offline since {since}")
                        for tx, start, charger, since in found], now)
 
 
-def _close_all(found: list[tuple[str, int, int, str]], now: dt.datetime) -> list[int]:
-    """Close each (charger_id, transaction_id, meter_start, reason) as inferred; their ids."""
-    closed = []
+def _close_all(found: list[tuple[str, int, int, str]], now: dt.datetime) -> Closed:
+    """Close each (charger_id, transaction_id, meter_start, reason) as inferred."""
     for charger_id, transaction_id, meter_start, reason in found:
         _close_inferred(charger_id, transaction_id, meter_start, reason, now)
-        closed.append(transaction_id)
-    return closed
+    return [(charger_id, transaction_id) for charger_id, transaction_id, _, _ in found]
 
 
 def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reason: str,
                     now: dt.datetime) -> None:
     latest = sql.latest_energy_register(transaction_id)
-    meter_stop = _wh(*latest) if latest else None
+    meter_stop = whole_wh(*latest) if latest else None
     valid = meter_stop is not None and meter_stop >= meter_start
     energy = meter_stop - meter_start if valid else None
     sql.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
@@ -152,47 +163,6 @@ def record_data_transfer(charger_id: str, vendor_id: str, message_id: str | None
     # OCPP 1.6 §4.3: a receiver without an implementation for the vendorId answers
     # UnknownVendorId. The message is still kept for the technician.
     return "UnknownVendorId"
-
-
-# --- id tags ------------------------------------------------------------------------------
-
-def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:
-    """The IdTagInfo for ``tag``: status, expiry and parent, as OCPP 1.6 §7.24 defines it."""
-    row = sql.id_tag(tag)
-    if row is None:
-        return {"status": "Accepted" if policy.unknown_id_tags == "accept" else "Invalid"}
-    status, expiry_text, parent, limit = row
-    expiry = stored_time(expiry_text)
-    status = effective_status(status, expiry, now)
-    if status == "Accepted" and parent:
-        status = _parent_status(parent, now)
-    if status == "Accepted" and limit is not None and sql.active_transaction_count(tag) >= limit:
-        status = "ConcurrentTx"
-    return tag_info(status, expiry, parent)
-
-
-def effective_status(status: str, expiry: dt.datetime | None, now: dt.datetime) -> str:
-    """A tag's own status, with an expiry date in the past turning Accepted into Expired."""
-    return "Expired" if status == "Accepted" and expiry is not None and expiry <= now else status
-
-
-def tag_info(status: str, expiry: dt.datetime | None, parent: str | None) -> dict[str, Any]:
-    """An IdTagInfo (snake case) with the optional fields only when they are set."""
-    info: dict[str, Any] = {"status": status}
-    if expiry is not None:
-        info["expiry_date"] = to_rfc3339(expiry)
-    if parent:
-        info["parent_id_tag"] = parent
-    return info
-
-
-def _parent_status(parent: str, now: dt.datetime) -> str:
-    """A blocked or expired parent tag blocks its children (group cards)."""
-    row = sql.id_tag(parent)
-    if row is None:
-        return "Accepted"
-    expiry = stored_time(row[1])
-    return effective_status(row[0], expiry, now)
 
 
 # --- transactions --------------------------------------------------------------------------
@@ -272,25 +242,36 @@ def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, time
 @dataclass(frozen=True)
 class MeterReport:
     transaction_id: int | None   # the transaction the samples belong to (None if unknown)
-    rows: list[tuple]            # meter_sample rows, shaped like store.METER_COLUMNS
+    meter_start: int | None      # that transaction's meterStart
+    rows: list[tuple]            # meter_sample rows, shaped like sql.METER_COLUMNS
 
 
 def check_meter_values(charger_id: str, connector_id: int, transaction_id: int | None,
                        meter_value: list[dict[str, Any]], now: dt.datetime,
-                       known_transaction: bool = False) -> MeterReport:
+                       known_meter_start: int | None = None) -> MeterReport:
     """The sample rows of a MeterValues, attached to its transaction if that is this
     charger's. The caller inserts the rows (in bulk, with the group commit).
 
-    ``known_transaction``: the caller already knows the transaction is this
-    charger's (the session remembers the ids it handed out), which saves a query.
+    ``known_meter_start``: the caller already knows the transaction is this
+    charger's and its meterStart (the session remembers the transactions it
+    handed out), which saves a query per message.
     """
-    if transaction_id is not None and not known_transaction \
-            and sql.transaction_owner(transaction_id) != charger_id:
-        sql.record_anomaly(charger_id, "unknown_transaction_meter_values",
-                           f"MeterValues for unknown transaction {transaction_id}", now)
-        transaction_id = None
-    return MeterReport(transaction_id,
+    meter_start = known_meter_start
+    if transaction_id is not None and meter_start is None:
+        found = sql.transaction_start(transaction_id)
+        if found is None or found[0] != charger_id:
+            sql.record_anomaly(charger_id, "unknown_transaction_meter_values",
+                               f"MeterValues for unknown transaction {transaction_id}", now)
+            transaction_id = None
+        else:
+            meter_start = found[1]
+    return MeterReport(transaction_id, meter_start,
                        sample_rows(charger_id, connector_id, transaction_id, meter_value, now))
+
+
+def sample_insert() -> str:
+    """The INSERT the group commit runs in bulk for ``MeterReport.rows``."""
+    return sql.meter_insert_sql()
 
 
 def _insert_samples(charger_id: str, connector_id: int, transaction_id: int | None,
@@ -298,70 +279,6 @@ def _insert_samples(charger_id: str, connector_id: int, transaction_id: int | No
     rows = sample_rows(charger_id, connector_id, transaction_id, meter_value, now)
     if rows:
         sql.insert_meter_samples(rows)
-
-
-def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
-                meter_value: list[dict[str, Any]], now: dt.datetime) -> list[tuple]:
-    """One meter_sample row per sampledValue, with OCPP 1.6's defaults filled in (§7.45)."""
-    received = db_time(now)
-    rows = []
-    for reading in meter_value:
-        taken = db_time(parse_charger_time(reading.get("timestamp")) or now)
-        for sample in reading.get("sampled_value", ()):
-            get = sample.get
-            measurand = get("measurand") or ENERGY_REGISTER
-            unit = get("unit") or ("Wh" if measurand.startswith("Energy.") else None)
-            value, raw = parse_sample_value(get("value"), get("format"))
-            rows.append((charger_id, connector_id, transaction_id, taken, received, measurand,
-                         get("phase"), unit, get("context"), get("location"), value, raw))
-    return rows
-
-
-def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, Any]:
-    """Power (W), energy register (Wh) and the charger's time of the last reading of a
-    MeterValues, for live views."""
-    power = energy = None
-    for sample in meter_value[-1].get("sampled_value", ()) if meter_value else ():
-        measurand = sample.get("measurand") or ENERGY_REGISTER
-        if sample.get("phase") and measurand != ENERGY_REGISTER:
-            continue
-        value, _ = parse_sample_value(sample.get("value"), sample.get("format"))
-        if measurand == ENERGY_REGISTER:
-            energy = energy_wh(value, sample.get("unit") or "Wh")
-        elif measurand == "Power.Active.Import":
-            power = value * 1000 if sample.get("unit") == "kW" else value
-    taken = parse_charger_time(meter_value[-1].get("timestamp")) if meter_value else None
-    return {"power_w": power, "energy_wh": energy, "timestamp": to_rfc3339(taken)}
-
-
-def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None, str | None]:
-    """(numeric value, raw text kept when it is not a plain number).
-
-    Quirk: some firmwares send a decimal comma ("12,5"); it is read as 12.5 and
-    the original text is kept. SignedData values are kept as text only.
-    """
-    if fmt == "SignedData" or not isinstance(text, str):
-        return None, None if text is None else str(text)
-    try:
-        number = float(text)
-    except ValueError:
-        try:
-            number = float(text.replace(",", ".", 1))
-        except ValueError:
-            return None, text
-        return (number, text) if math.isfinite(number) else (None, text)
-    return (number, None) if math.isfinite(number) else (None, text)
-
-
-def _wh(value: float, unit: str | None) -> int:
-    return int(round(value * 1000)) if unit == "kWh" else int(round(value))
-
-
-def energy_wh(value: float | None, unit: str | None) -> float | None:
-    """A register reading in Wh, whatever unit the charger used."""
-    if value is None:
-        return None
-    return value * 1000 if unit == "kWh" else value
 
 
 def as_json(value: Any) -> str:

@@ -15,7 +15,8 @@ from typing import Any, Awaitable, Callable
 import peewee
 
 from .. import errors
-from .charging import effective_status, tag_info
+from .authorization import effective_status, tag_info
+from .charger_ids import unknown_charger
 from ..storage.models import Charger, IdTag, LocalListEntry, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
 
@@ -77,7 +78,7 @@ def held_local_list(charger_id: str) -> dict[str, dict[str, Any]]:
 def _charger(charger_id: str) -> Charger:
     charger = Charger.get_or_none(Charger.id == charger_id)
     if charger is None:
-        raise errors.NotFound(f"charger {charger_id} is not known")
+        raise unknown_charger(charger_id)
     return charger
 
 

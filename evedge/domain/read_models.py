@@ -7,13 +7,18 @@ registry, so callers pass it in as a predicate.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from typing import Any, Callable, Iterable
 
 from .. import errors
 from ..storage import sql
-from .charging import ENERGY_REGISTER, energy_wh
+from ..storage.database import ReadPool
+from ..storage.group_commit import GroupCommit
+from .charger_admin import charger_extras
+from .charger_ids import require_known, unknown_charger
+from .meter_readings import ENERGY_REGISTER, POWER, energy_wh, power_w, session_energy
 from ..storage.models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
                               Transaction)
 from ..timeutil import to_rfc3339
@@ -37,8 +42,8 @@ def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, float |
                 continue
             if energy is None and measurand == ENERGY_REGISTER:
                 energy = energy_wh(value, unit)
-            elif power is None and measurand == "Power.Active.Import" and not phase:
-                power = value * 1000 if unit == "kW" else value
+            elif power is None and measurand == POWER and not phase:
+                power = power_w(value, unit)
         readings[transaction_id] = {"power_w": power, "energy_wh": energy}
     return readings
 
@@ -69,7 +74,7 @@ def transaction_json(tx: Transaction, reading: dict[str, float | None] | None = 
         body["power_w"] = reading["power_w"]
         body["meter_now"] = reading["energy_wh"]
         if tx.stop_received_at is None and reading["energy_wh"] is not None:
-            body["energy_wh"] = round(reading["energy_wh"] - tx.meter_start, 3)
+            body["energy_wh"] = session_energy(reading["energy_wh"], tx.meter_start)
     return body
 
 
@@ -208,7 +213,7 @@ def charger_detail(charger_id: str, is_online: IsOnline,
                    last_seen: Callable[[str], dt.datetime | None]) -> dict[str, Any]:
     page, _ = list_chargers(is_online, last_seen, ids=[charger_id])
     if not page:
-        raise errors.NotFound(f"charger {charger_id} is not known")
+        raise unknown_charger(charger_id)
     for connector in page[0]["connectors"]:
         connector["last_meter"] = last_meter(charger_id, connector["connector_id"])
     return page[0]
@@ -241,6 +246,49 @@ def last_meter(charger_id: str, connector_id: int) -> dict[str, Any] | None:
     return {"energy_wh": energy_wh(sample.value, sample.unit), "raw_value": sample.raw_value,
             "timestamp": _time(sample.timestamp), "received_at": _time(sample.received_at),
             "transaction_id": sample.transaction_id}
+
+
+class ChargerReads:
+    """The chargers as GET /api/chargers/ and the dashboard snapshot list them.
+
+    Whole-fleet lists are read off the event loop (``ReadPool``), and callers
+    asking for the whole list while it is being read share that read: twenty
+    dashboards reconnecting at once cost one query, not twenty. A reader sees
+    committed data only, so it waits for the open group commit first: a client
+    reads its own writes. Online state and last-seen times are live, from the
+    registry (``is_online``, ``last_seen``).
+    """
+
+    def __init__(self, reads: ReadPool, committer: GroupCommit, is_online: IsOnline,
+                 last_seen: Callable[[str], dt.datetime | None]):
+        self._reads = reads
+        self._committer = committer
+        self._is_online = is_online
+        self._last_seen = last_seen
+        self._whole: asyncio.Future | None = None
+
+    async def list(self, limit: int | None = None, offset: int = 0
+                   ) -> tuple[list[dict], int]:
+        await self._committer.durable()
+        if limit is not None or offset:
+            return await self._reads.run(list_chargers, self._is_online, self._last_seen,
+                                         limit, offset)
+        if self._whole is None:
+            self._whole = asyncio.ensure_future(self._reads.run(
+                list_chargers, self._is_online, self._last_seen))
+            self._whole.add_done_callback(self._whole_read)
+        return await asyncio.shield(self._whole)
+
+    def _whole_read(self, future: asyncio.Future) -> None:
+        if self._whole is future:
+            self._whole = None
+
+    def detail(self, charger_id: str) -> dict[str, Any]:
+        """One charger, with what commands taught us (configuration, reservations,
+        profiles) and each connector's latest meter reading."""
+        body = charger_detail(charger_id, self._is_online, self._last_seen)
+        body.update(charger_extras(charger_id))
+        return body
 
 
 # --- audit log ---------------------------------------------------------------------------------
@@ -277,7 +325,7 @@ def _json_or_text(text: str) -> Any:
 
 def status_log(charger_id: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
     """Every StatusNotification of a charger as received, newest first."""
-    _require_charger(charger_id)
+    require_known(charger_id)
     query = StatusEvent.select().where(StatusEvent.charger == charger_id)
     items = [{
         "connector_id": e.connector_id, "status": e.status, "error_code": e.error_code,
@@ -289,13 +337,8 @@ def status_log(charger_id: str, limit: int = 50, offset: int = 0) -> dict[str, A
 
 def anomalies(charger_id: str, limit: int = 50, offset: int = 0) -> dict[str, Any]:
     """What a charger did that evedge answered but did not expect, newest first."""
-    _require_charger(charger_id)
+    require_known(charger_id)
     query = Anomaly.select().where(Anomaly.charger == charger_id)
     items = [{"kind": a.kind, "detail": a.detail, "received_at": _time(a.received_at)}
              for a in query.order_by(Anomaly.id.desc()).limit(limit).offset(offset)]
     return {"items": items, "total": query.count(), "limit": limit, "offset": offset}
-
-
-def _require_charger(charger_id: str) -> None:
-    if not Charger.select().where(Charger.id == charger_id).exists():
-        raise errors.NotFound(f"charger {charger_id} is not known")

@@ -194,9 +194,10 @@ def transaction_for_stop(transaction_id: int) -> tuple[str, int, int, bool] | No
     return charger_id, connector_id, meter_start, stopped_at is not None and not inferred
 
 
-def transaction_owner(transaction_id: int) -> str | None:
-    row = _fetchone(f'SELECT charger_id FROM "{TX}" WHERE id = ?', (transaction_id,))
-    return row[0] if row else None
+def transaction_start(transaction_id: int) -> tuple[str, int] | None:
+    """(charger_id, meter_start) of a transaction, None if there is none with that id."""
+    return _fetchone(f'SELECT charger_id, meter_start FROM "{TX}" WHERE id = ?',
+                     (transaction_id,))
 
 
 def recent_samples(transaction_id: int, count: int = 24) -> list[tuple]:

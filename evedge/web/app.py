@@ -11,16 +11,16 @@ from typing import TYPE_CHECKING
 import tornado.web
 
 from .. import paths
-from . import (auth, chargers, commands, dashboard_socket, files, health, id_tags, openapi, pages,
-               transactions, users)
+from . import (accounts, chargers, commands, commissioning, dashboard_socket, files, health,
+               id_tags, local_lists, openapi, pages, transactions)
 from .base import NotFoundApiHandler
 from .ocpp_socket import OcppSocketHandler
 
 if TYPE_CHECKING:
     from ..services import Services
 
-MODULES = (health, openapi, auth, users, id_tags, files, transactions, commands, chargers,
-           pages, dashboard_socket)
+MODULES = (health, openapi, accounts, id_tags, local_lists, files, transactions, commands,
+           chargers, pages, commissioning, dashboard_socket)
 
 
 def make_app(services: Services) -> tornado.web.Application:

@@ -19,7 +19,7 @@ class ChargersHandler(ApiHandler):
         """
         limit = self.int_argument("limit", 0, 1, MAX_PAGE) or None
         offset = self.int_argument("offset", 0, 0, 10**9)
-        page, total = await self.services.fleet(limit, offset)
+        page, total = await self.services.charger_reads.list(limit, offset)
         self.set_header("X-Total-Count", str(total))
         self.send_json(page)
 
@@ -29,10 +29,7 @@ class ChargersHandler(ApiHandler):
         _, password = charger_admin.password_change(self.body)
         hashed = await self.services.accounts.hash_password(password) if password else None
         charger = charger_admin.create_charger(self.body, hashed)
-        self.send_json(self._detail(charger.id), status=201)
-
-    def _detail(self, charger_id: str) -> dict:
-        return charger_detail(self.services, charger_id)
+        self.send_json(self.services.charger_reads.detail(charger.id), status=201)
 
 
 class ChargerHandler(ApiHandler):
@@ -40,7 +37,7 @@ class ChargerHandler(ApiHandler):
 
     def get(self, charger_id: str) -> None:
         """One charger with its configuration, reservations and charging profiles."""
-        self.send_json(charger_detail(self.services, charger_id))
+        self.send_json(self.services.charger_reads.detail(charger_id))
 
     async def patch(self, charger_id: str) -> None:
         """Approve/reject (``registration_status``), relabel, set or remove the password."""
@@ -48,13 +45,7 @@ class ChargerHandler(ApiHandler):
         hashed = await self.services.accounts.hash_password(password) if password else None
         charger = charger_admin.update_charger(charger_id, self.body, hashed, changed)
         self.services.chargers.registration_changed(charger_id, charger.registration_status)
-        self.send_json(charger_detail(self.services, charger_id))
-
-
-def charger_detail(services, charger_id: str) -> dict:
-    body = read_models.charger_detail(charger_id, services.chargers.is_online, services.last_seen)
-    body.update(charger_admin.charger_extras(charger_id))
-    return body
+        self.send_json(self.services.charger_reads.detail(charger_id))
 
 
 class StatusLogHandler(ApiHandler):

@@ -84,7 +84,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
 
     def _start_streaming(self) -> None:
         # Subscribe first and hold the events back until the snapshot is sent: the
-        # snapshot is read off the event loop (services.fleet), and an event that
+        # snapshot is read off the event loop (ChargerReads.list), and an event that
         # arrives meanwhile must come after it, never be lost.
         held: list[str] = []
         self._subscription = self.services.events.subscribe(held.append)
@@ -92,7 +92,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
             asyncio.ensure_future(self._send_snapshot(held)), lambda future: future.result())
 
     async def _send_snapshot(self, held: list[str]) -> None:
-        chargers, _ = await self.services.fleet()
+        chargers, _ = await self.services.charger_reads.list()
         if self._subscription is None:  # closed or refused while the snapshot was read
             return
         self._send(orjson.dumps({"type": "snapshot", "chargers": chargers}).decode())

@@ -20,8 +20,7 @@ from urllib.parse import quote
 import tornado.web
 
 from .. import errors
-from ..domain import files, multipart
-from ..storage import sql
+from ..domain import charger_ids, files, multipart
 from .base import ApiHandler, BaseHandler
 
 
@@ -38,11 +37,6 @@ def _diagnostics_json(charger_id: str, stored: files.StoredFile) -> dict[str, An
     return {"charger_id": charger_id, "name": stored.name, "size": stored.size,
             "sha256": stored.sha256, "received_at": stored.as_json()["modified_at"],
             "url": f"/api/diagnostics/{quote(charger_id, safe='')}/{quote(stored.name)}"}
-
-
-def _require_charger(charger_id: str) -> None:
-    if sql.charger_admission(charger_id) is None:
-        raise errors.NotFound(f"charger {charger_id} does not exist")
 
 
 async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
@@ -272,7 +266,7 @@ class DiagnosticsUploadHandler(UploadHandler):
     """
 
     def start(self, charger_id: str, name: str | None = None) -> None:
-        _require_charger(charger_id)
+        charger_ids.require_known(charger_id)
         target = self.services.diagnostics.for_charger(charger_id)
         default = files.generated_diagnostics_name()
         boundary = multipart.boundary_of(self.request.headers.get("Content-Type", ""))
@@ -339,7 +333,7 @@ class DiagnosticsLocationHandler(ApiHandler):
 
     def get(self, charger_id: str) -> None:
         """The GetDiagnostics ``location`` that makes this charger upload to the box."""
-        _require_charger(charger_id)
+        charger_ids.require_known(charger_id)
         self.send_json({"location": f"{_base_url(self)}/diagnostics/"
                                     f"{quote(charger_id, safe='')}/"})
 

@@ -1,22 +1,13 @@
-"""REST: /api/id-tags/ (CRUD, CSV export/import) and chargers' local authorization lists."""
+"""REST: /api/id-tags/ (CRUD, CSV export/import)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from ocpp.v16 import call
-from ocpp.v16.enums import UpdateType
-
 from .. import errors
-from ..domain import local_lists, id_tags
+from ..domain import id_tags
 from .base import ApiHandler
-
-if TYPE_CHECKING:
-    from ..chargers.commands import Commands
 
 MAX_PAGE = 1000
 CSV_TYPES = ("text/csv", "text/plain", "application/csv")
-OCPP_UPDATE_TYPES = {"full": UpdateType.full, "differential": UpdateType.differential}
 
 
 class IdTagsHandler(ApiHandler):
@@ -94,42 +85,10 @@ class ImportHandler(IdTagHandler):
             raise errors.BadRequest("the CSV file must be UTF-8", field="csv") from None
 
 
-class LocalListHandler(ApiHandler):
-    permissions = {"GET": "viewer"}
-
-    def get(self, charger_id: str) -> None:
-        """The local list version and entries we believe the charger holds."""
-        self.send_json(local_lists.local_list(charger_id))
-
-
-class LocalListSyncHandler(ApiHandler):
-    permissions = {"POST": "operator"}
-
-    async def post(self, charger_id: str) -> None:
-        """Send SendLocalList ({"mode": "differential"|"full"}); the charger's status is data:
-        200 also for Failed or NotSupported, with nothing recorded."""
-        mode = local_lists.clean_update_type(self.body.get("mode"))
-        send = local_list_sender(self.services.commands, charger_id, self.user.username)
-        self.send_json(await local_lists.sync_local_list(charger_id, mode, send))
-
-
-def local_list_sender(commands: Commands, charger_id: str, username: str) -> local_lists.Send:
-    """Turn a planned update into an OCPP SendLocalList; return the charger's status."""
-    async def send(update: local_lists.LocalListUpdate) -> str:
-        result = await commands.send(charger_id, call.SendLocalList(
-            list_version=update.list_version,
-            update_type=OCPP_UPDATE_TYPES[update.update_type],
-            local_authorization_list=update.entries), username=username)
-        return result.status
-    return send
-
-
 ROUTES = [
     (r"/api/id-tags/", IdTagsHandler),
     # Before the <id_tag> route, so that these paths are never read as tag names.
     (r"/api/id-tags/export\.csv", ExportHandler),
     (r"/api/id-tags/(import)/", ImportHandler),
     (r"/api/id-tags/([^/]+)/", IdTagHandler),
-    (r"/api/chargers/([^/]+)/local-list/", LocalListHandler),
-    (r"/api/chargers/([^/]+)/local-list/sync/", LocalListSyncHandler),
 ]

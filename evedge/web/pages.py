@@ -1,4 +1,4 @@
-"""Dashboard pages (server-rendered shells) and the simulator commissioning endpoints.
+"""Dashboard pages: server-rendered shells.
 
 The pages hold no data: each is a template (templates/) whose ES module
 (static/js/) calls the REST API with the bearer token the login page stored in
@@ -11,8 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import errors, simulators
-from .base import ApiHandler, BaseHandler
+from .base import BaseHandler
 
 # The pages load only what the box serves itself: no CDN, no inline script, no framing.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -107,40 +106,6 @@ class FilesPageHandler(PageHandler):
         self.show()
 
 
-# --- simulated chargers (the original system's /ui/ endpoints) ---------------------------
-
-SIMULATOR_FIELDS = {"charger_id", "password", *simulators.OPTIONS}
-
-
-class RunSimulatorHandler(ApiHandler):
-    permissions = {"POST": "operator"}
-
-    def post(self) -> None:
-        """Start a simulated charger that connects to this box like a real one."""
-        unknown = sorted(set(self.body) - SIMULATOR_FIELDS)
-        if unknown:
-            raise errors.BadRequest(f"{unknown[0]} is not a simulator option", field=unknown[0])
-        options = simulators.clean_options(self.body)
-        self.send_json(self.services.simulators.start(self.body.get("charger_id"), **options))
-
-
-class StopSimulatorHandler(ApiHandler):
-    permissions = {"POST": "operator"}
-
-    async def post(self) -> None:
-        """Stop a simulated charger: it ends its transactions and disconnects."""
-        self.send_json(await self.services.simulators.stop(self.body.get("charger_id")))
-
-
-class SimulatorsHandler(ApiHandler):
-    permissions = {"GET": "viewer"}
-
-    def get(self) -> None:
-        """The simulated chargers running now, and how many may run at once."""
-        fleet = self.services.simulators
-        self.send_json({"items": fleet.running(), "limit": fleet.limit})
-
-
 ROUTES = [
     (r"/", RootHandler),
     (r"/ui/", LoginPageHandler),
@@ -150,7 +115,4 @@ ROUTES = [
     (r"/ui/transactions/", TransactionsPageHandler),
     (r"/ui/users/", UsersPageHandler),
     (r"/ui/files/", FilesPageHandler),
-    (r"/ui/run-simulator/", RunSimulatorHandler),
-    (r"/ui/stop-simulator/", StopSimulatorHandler),
-    (r"/api/simulators/", SimulatorsHandler),
 ]

@@ -1,12 +1,19 @@
-"""REST: /api/auth/ (register, login, logout, refresh), the original system's contract."""
+"""REST: /api/auth/ (register, login, logout, refresh: the original system's contract)
+and /api/users/ for admins (list, create with a role, change role, disable)."""
 
 from __future__ import annotations
 
-from ..storage.models import User
+from typing import TYPE_CHECKING
+
+from ..domain.accounts import user_json
 from .base import ApiHandler
 
+if TYPE_CHECKING:
+    from ..domain.accounts import TokenPair
+    from ..storage.models import User
 
-def _session_body(user: User, tokens, message: str) -> dict:
+
+def _session_body(user: User, tokens: TokenPair, message: str) -> dict:
     return {"message": message, "username": user.username, "role": user.role,
             "access": tokens.access, "refresh": tokens.refresh}
 
@@ -50,10 +57,39 @@ class MeHandler(ApiHandler):
                         "role": self.user.role})
 
 
+class UsersHandler(ApiHandler):
+    permissions = {"GET": "admin", "POST": "admin"}
+
+    def get(self) -> None:
+        """All accounts."""
+        self.send_json({"items": [user_json(u) for u in self.services.accounts.users()]})
+
+    async def post(self) -> None:
+        """Create an account: ``{"username", "password", "role"}``."""
+        user = await self.services.accounts.create_user(
+            self.body.get("username"), self.body.get("password"), self.body.get("role", "viewer"))
+        self.send_json(user_json(user), status=201)
+
+
+class UserHandler(ApiHandler):
+    permissions = {"GET": "admin", "PATCH": "admin"}
+
+    def get(self, user_id: str) -> None:
+        """One account."""
+        self.send_json(user_json(self.services.accounts.user(int(user_id))))
+
+    async def patch(self, user_id: str) -> None:
+        """Change ``role``, ``is_active`` (disable) or ``password``."""
+        user = await self.services.accounts.update_user(int(user_id), self.body, self.user)
+        self.send_json(user_json(user))
+
+
 ROUTES = [
     (r"/api/auth/register/", RegisterHandler),
     (r"/api/auth/login/", LoginHandler),
     (r"/api/auth/logout/", LogoutHandler),
     (r"/api/auth/refresh/", RefreshHandler),
     (r"/api/auth/me/", MeHandler),
+    (r"/api/users/", UsersHandler),
+    (r"/api/users/([0-9]{1,12})/", UserHandler),
 ]

@@ -1,8 +1,8 @@
 """Simulated chargers run inside evedge, for commissioning from the dashboard.
 
-``SimulatorFleet`` owns them (style.md §4 convention 5): it is built once in
-``services.build_services``, started and stopped through ``/ui/run-simulator/``
-and ``/ui/stop-simulator/``, and closed with the services. Each simulator is a
+``SimulatorFleet`` owns them: it is built once in ``services.build_services``,
+started and stopped through ``/ui/run-simulator/`` and ``/ui/stop-simulator/``
+(``web/commissioning.py``), and closed with the services. Each simulator is a
 ``simulation.runner``-style task running a ``SimulatedCharger`` against this
 server's own OCPP endpoint over loopback, so it is admitted, authenticated and
 recorded exactly like a real charger: what the dashboard shows for it is what a
@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from . import errors
 from .config import Config
+from .domain.charger_ids import check_charger_id
 from .simulation.charger import SimulatedCharger
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,6 @@ OPTIONS: dict[str, tuple[type, float, float]] = {
     "meter_interval": (float, 1, 3600),
 }
 PASSWORD_LENGTH = (8, 64)
-
-
-def valid_charger_id(charger_id: Any) -> bool:
-    """The charge point ids the OCPP endpoint accepts (web/ocpp_socket.py)."""
-    return (isinstance(charger_id, str) and 0 < len(charger_id) <= 64
-            and charger_id.isprintable() and "/" not in charger_id)
 
 
 def own_ocpp_url(config: Config) -> str:
@@ -126,9 +121,7 @@ class SimulatorFleet:
     def start(self, charger_id: Any, **options: Any) -> dict[str, Any]:
         """Start a simulated charger; 400 for a bad id, 409 if it runs already or the
         fleet is full, or if a real charger with that id is online."""
-        if not valid_charger_id(charger_id):
-            raise errors.BadRequest("charger_id must be 1-64 printable characters without '/'",
-                                    field="charger_id")
+        check_charger_id(charger_id, "charger_id")
         if charger_id in self._running:
             raise errors.Conflict(f"simulator {charger_id} is running already",
                                   field="charger_id")
@@ -160,9 +153,7 @@ class SimulatorFleet:
         409 when none of that id runs."""
         simulator = self._running.get(charger_id) if isinstance(charger_id, str) else None
         if simulator is None:
-            if not valid_charger_id(charger_id):
-                raise errors.BadRequest("charger_id must be 1-64 printable characters "
-                                        "without '/'", field="charger_id")
+            check_charger_id(charger_id, "charger_id")
             raise errors.Conflict(f"no simulator {charger_id} is running", field="charger_id")
         answer = simulator.as_json()
         simulator.stop.set()

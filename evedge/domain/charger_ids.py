@@ -1,0 +1,35 @@
+"""Charger ids: which ids evedge accepts, and "unknown charger" said one way everywhere."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors
+from ..storage.models import Charger
+
+MAX_CHARGER_ID = 64
+
+
+def valid_charger_id(value: Any) -> bool:
+    """The charge point ids evedge accepts, in the OCPP URL and everywhere else: 1-64
+    printable characters without '/' (the id is the last path segment)."""
+    return (isinstance(value, str) and 0 < len(value) <= MAX_CHARGER_ID
+            and value.isprintable() and "/" not in value)
+
+
+def check_charger_id(value: Any, field: str = "id") -> str:
+    """``value`` if it is a valid charger id, else BadRequest naming ``field``."""
+    if not valid_charger_id(value):
+        raise errors.BadRequest(f"{field} must be 1-{MAX_CHARGER_ID} printable characters "
+                                "without '/'", field=field)
+    return value
+
+
+def unknown_charger(charger_id: str) -> errors.NotFound:
+    return errors.NotFound(f"charger {charger_id} is not known")
+
+
+def require_known(charger_id: str) -> None:
+    """NotFound unless a charger with this id is registered."""
+    if not Charger.select().where(Charger.id == charger_id).exists():
+        raise unknown_charger(charger_id)

@@ -1,0 +1,95 @@
+"""What a MeterValues means: sample rows, register readings in Wh, power in W.
+
+One home for the unit rules (OCPP 1.6 §7.45 defaults, kWh and kW readings), used
+by the charging rules, the read models and the live dashboard events alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from typing import Any
+
+from ..timeutil import db_time, parse_charger_time, to_rfc3339
+
+ENERGY_REGISTER = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+
+
+def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
+                meter_value: list[dict[str, Any]], now: dt.datetime) -> list[tuple]:
+    """One meter_sample row per sampledValue, with OCPP 1.6's defaults filled in (§7.45)."""
+    received = db_time(now)
+    rows = []
+    for reading in meter_value:
+        taken = db_time(parse_charger_time(reading.get("timestamp")) or now)
+        for sample in reading.get("sampled_value", ()):
+            get = sample.get
+            measurand = get("measurand") or ENERGY_REGISTER
+            unit = get("unit") or ("Wh" if measurand.startswith("Energy.") else None)
+            value, raw = parse_sample_value(get("value"), get("format"))
+            rows.append((charger_id, connector_id, transaction_id, taken, received, measurand,
+                         get("phase"), unit, get("context"), get("location"), value, raw))
+    return rows
+
+
+def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, Any]:
+    """Power (W), energy register (Wh) and the charger's time of the last reading of a
+    MeterValues, for live views."""
+    power = energy = None
+    for sample in meter_value[-1].get("sampled_value", ()) if meter_value else ():
+        measurand = sample.get("measurand") or ENERGY_REGISTER
+        if sample.get("phase") and measurand != ENERGY_REGISTER:
+            continue
+        value, _ = parse_sample_value(sample.get("value"), sample.get("format"))
+        if measurand == ENERGY_REGISTER:
+            energy = energy_wh(value, sample.get("unit") or "Wh")
+        elif measurand == POWER:
+            power = power_w(value, sample.get("unit"))
+    taken = parse_charger_time(meter_value[-1].get("timestamp")) if meter_value else None
+    return {"power_w": power, "energy_wh": energy, "timestamp": to_rfc3339(taken)}
+
+
+def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None, str | None]:
+    """(numeric value, raw text kept when it is not a plain number).
+
+    Quirk: some firmwares send a decimal comma ("12,5"); it is read as 12.5 and
+    the original text is kept. SignedData values are kept as text only.
+    """
+    if fmt == "SignedData" or not isinstance(text, str):
+        return None, None if text is None else str(text)
+    try:
+        number = float(text)
+    except ValueError:
+        try:
+            number = float(text.replace(",", ".", 1))
+        except ValueError:
+            return None, text
+        return (number, text) if math.isfinite(number) else (None, text)
+    return (number, None) if math.isfinite(number) else (None, text)
+
+
+def whole_wh(value: float, unit: str | None) -> int:
+    """A register reading as whole Wh (meterStop inferred from the last sample)."""
+    return int(round(value * 1000)) if unit == "kWh" else int(round(value))
+
+
+def energy_wh(value: float | None, unit: str | None) -> float | None:
+    """A register reading in Wh, whatever unit the charger used."""
+    if value is None:
+        return None
+    return value * 1000 if unit == "kWh" else value
+
+
+def power_w(value: float | None, unit: str | None) -> float | None:
+    """A power reading in W, whatever unit the charger used."""
+    if value is None:
+        return None
+    return value * 1000 if unit == "kW" else value
+
+
+def session_energy(meter_now: float | None, meter_start: int | None) -> float | None:
+    """Energy charged so far in a running session (Wh): register now minus meterStart."""
+    if meter_now is None or meter_start is None:
+        return None
+    return round(meter_now - meter_start, 3)

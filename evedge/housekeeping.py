@@ -1,0 +1,72 @@
+"""Periodic upkeep: last-seen times, orphaned transactions, expired reservations and
+tokens, and the meter-sample retention.
+
+:meth:`Housekeeping.run` does one synchronous round (tests call it directly with
+the time they want); :meth:`Housekeeping.every` runs it on the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+
+from .chargers.registry import ConnectedChargers
+from .config import Config
+from .domain import charging
+from .domain.accounts import Accounts
+from .events import Broadcaster
+from .storage import sql
+from .storage.group_commit import GroupCommit
+from .timeutil import utcnow
+
+log = logging.getLogger(__name__)
+
+PERIOD = 30.0  # seconds between rounds
+
+
+class Housekeeping:
+    def __init__(self, config: Config, committer: GroupCommit, chargers: ConnectedChargers,
+                 events: Broadcaster):
+        self._config = config
+        self._committer = committer
+        self._chargers = chargers
+        self._events = events
+
+    def run(self, now: dt.datetime | None = None) -> charging.Closed:
+        """One round; returns the transactions it closed as inferred."""
+        now = now or utcnow()
+        config, committer = self._config, self._committer
+        self.flush_last_seen()
+        offline_before = now - dt.timedelta(seconds=config.orphan_timeout)
+        booted_before = now - dt.timedelta(seconds=config.reboot_grace)
+        closed = committer.run(
+            lambda: charging.close_stale_transactions(offline_before, now)
+            + charging.close_transactions_lost_in_reboot(booted_before, now))
+        for charger_id, transaction_id in closed:
+            self._events.publish_when_committed(committer, "transaction.stopped",
+                                                charger_id=charger_id,
+                                                transaction_id=transaction_id, inferred=True)
+        committer.run(lambda: sql.expire_reservations(now))
+        if config.meter_retention_days > 0:
+            cutoff = now - dt.timedelta(days=config.meter_retention_days)
+            committer.run(lambda: sql.delete_samples_before(cutoff))
+        committer.run(Accounts.purge_expired)
+        return closed
+
+    def flush_last_seen(self) -> None:
+        """Persist the connected chargers' last-seen times (kept in memory per frame)."""
+        seen = self._chargers.last_seen_all()
+        if seen:
+            self._committer.run(lambda: sql.touch_last_seen(seen))
+
+    async def every(self, period: float = PERIOD) -> None:
+        while True:
+            await asyncio.sleep(period)
+            started = time.perf_counter()
+            try:
+                self.run()
+            except Exception:
+                log.exception("housekeeping failed")
+            log.debug("housekeeping took %.1f ms", (time.perf_counter() - started) * 1000)
