@@ -16,8 +16,9 @@ from .chargers.dispatch import SessionContext
 from .chargers.registry import ConnectedChargers
 from .commissioning import SimulatorFleet
 from .config import Config
-from .domain import charging, credentials, files
+from .domain import credentials, files
 from .domain.accounts import Accounts
+from .domain.policy import Policy
 from .domain.read_models import ChargerReads
 from .events import Broadcaster
 from .health import HealthCheck
@@ -70,8 +71,8 @@ async def build_services(config: Config) -> Services:
     accounts = Accounts(config, secret)
     context = SessionContext(
         committer=committer, events=events,
-        policy=charging.Policy(unknown_id_tags=config.unknown_id_tags,
-                               admission=config.admission),
+        policy=Policy(unknown_id_tags=config.unknown_id_tags,
+                      admission=config.admission),
         heartbeat_interval=config.heartbeat_interval,
         boot_retry_interval=config.boot_retry_interval,
         command_timeout=config.command_timeout)

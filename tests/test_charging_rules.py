@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from evedge.domain import charging, meter_readings
+from evedge.domain.policy import Policy
 from evedge.storage import sql
 from evedge.storage.database import close_database, open_database
 from evedge.storage.models import Anomaly, Charger, Reservation, Transaction
@@ -14,7 +15,7 @@ from evedge.storage.models import Anomaly, Charger, Reservation, Transaction
 from conftest import make_config
 
 NOW = dt.datetime(2026, 11, 24, 12, 0, 0)
-POLICY = charging.Policy()
+POLICY = Policy()
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 
 from ..domain import charging
+from ..domain.policy import Policy
 from ..events import Broadcaster
 from ..storage.group_commit import GroupCommit
 from ..timeutil import utcnow
@@ -72,7 +73,7 @@ class SessionContext:
 
     committer: GroupCommit
     events: Broadcaster
-    policy: charging.Policy
+    policy: Policy
     heartbeat_interval: int      # BootNotification.conf interval when Accepted
     boot_retry_interval: int     # ... when Pending or Rejected
     command_timeout: float       # seconds a CS->CP call waits for the answer

@@ -7,13 +7,11 @@ Id tags are CiString20Type (§7.28): case-insensitive.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..storage import sql
 from ..timeutil import stored_time, to_rfc3339
-
-if TYPE_CHECKING:
-    from .charging import Policy
+from .policy import Policy
 
 
 def id_tag_info(tag: str, policy: Policy, now: dt.datetime) -> dict[str, Any]:

@@ -17,17 +17,10 @@ from typing import Any
 from ..storage import sql
 from ..timeutil import parse_charger_time
 from .authorization import id_tag_info
+from .policy import Policy
 from .meter_readings import sample_rows, whole_wh
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Policy:
-    """The configuration the rules depend on."""
-
-    unknown_id_tags: str = "invalid"     # "invalid" | "accept"
-    admission: str = "accept"            # "accept" | "pending" | "reject"
 
 
 # --- chargers ------------------------------------------------------------------------------
