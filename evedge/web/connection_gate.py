@@ -1,7 +1,7 @@
-"""Connection admission: a reconnect storm must not starve the chargers already connected.
+"""The connection gate: a reconnect storm must not starve the chargers already connected.
 
-(Not the charger-id policy, ``admission`` accept/pending/reject, which
-``charging.admit_charger`` applies in the OCPP handler's ``prepare()``.)
+(Not the charger-id policy, the setting ``admission`` accept/pending/reject, which
+``ConnectedChargers.admit`` applies before the WebSocket upgrade.)
 
 After a power cut thousands of chargers connect at once. Tornado accepts up to
 128 connections per loop turn and starts every one: with thousands of
@@ -52,6 +52,11 @@ with cap 128, 477 with cap 32). A connection also holds its slot while it waits
 for the network inside the opening phase (the TLS handshake's round trips), so
 with wss over slow links raise the cap: about the connection rate (600-700/s on
 one core here) times those seconds.
+
+Tornado 6.6 internals this relies on (``tests/test_library_internals.py``):
+``TCPServer._handle_connection(connection, address)``, ``HTTPServer.conn_params``
+(its ``header_timeout``), the ``handle_stream``/``start_request``/``on_close``
+hooks, and ``HTTP1ServerConnection.stream``.
 """
 
 from __future__ import annotations
