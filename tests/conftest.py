@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import socket
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -69,10 +70,37 @@ class Api:
         return await self.request("POST", path, json_body, token=token)
 
     async def register(self, username: str = "alice", password: str = "correct-horse") -> dict:
+        """Create an account by self-registration (the first one becomes the admin)."""
         response = await self.post("/api/auth/register/",
                                    {"username": username, "password": password})
         assert response.status == 201, response.body
         return response.body
+
+    async def login(self, username: str, password: str) -> str:
+        """An access token for an existing account."""
+        response = await self.post("/api/auth/login/",
+                                   {"username": username, "password": password})
+        assert response.status == 200, response.body
+        return response.body["access"]
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (for servers started as separate processes)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def fetch(url: str, **kwargs: Any) -> tornado.httpclient.HTTPResponse:
+    """A raw HTTP exchange (bytes, any status); the Api helper is for JSON."""
+    return await tornado.httpclient.AsyncHTTPClient().fetch(url, raise_error=False,
+                                                            request_timeout=20, **kwargs)
+
+
+async def ocpp_call(ws, frame: Any, timeout: float = 5) -> list:
+    """Send one OCPP-J frame on a websockets connection and read the next frame."""
+    await ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 
 
 @dataclass
@@ -159,6 +187,30 @@ async def server(start_server) -> Running:
 @pytest.fixture
 async def api(server) -> Api:
     return server.api
+
+
+# The accounts tests log in with: the first account (admin) and one per other role.
+ROLE_USERS = {"admin": ("alice", "correct-horse"), "operator": ("oscar", "operator-pass"),
+              "viewer": ("vera", "viewer-pass")}
+
+
+@pytest.fixture
+async def token(api) -> str:
+    """The access token of the first account, which is the admin."""
+    return (await api.register(*ROLE_USERS["admin"]))["access"]
+
+
+@pytest.fixture
+async def tokens(api, token) -> dict[str, str]:
+    """Access tokens per role: ``tokens["admin"]``, ``["operator"]``, ``["viewer"]``."""
+    found = {"admin": token}
+    for role in ("operator", "viewer"):
+        username, password = ROLE_USERS[role]
+        created = await api.post("/api/users/", {"username": username, "password": password,
+                                                 "role": role}, token=token)
+        assert created.status == 201, created.body
+        found[role] = await api.login(username, password)
+    return found
 
 
 class RawCharger:

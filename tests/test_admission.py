@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import json
 import ssl
 
 import pytest
@@ -14,12 +12,9 @@ import websockets
 
 from evedge.storage.models import Charger
 
+from conftest import ocpp_call
+
 BOOT = [2, "boot", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
-
-
-async def ocpp_call(ws, frame) -> list:
-    await ws.send(json.dumps(frame))
-    return json.loads(await asyncio.wait_for(ws.recv(), 5))
 
 
 def basic(user: str, password: str) -> dict:

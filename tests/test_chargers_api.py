@@ -44,11 +44,6 @@ class SilentCharger(ChargePoint):
         await asyncio.Event().wait()
 
 
-@pytest.fixture
-async def token(api) -> str:
-    return (await api.register())["access"]
-
-
 async def test_freshly_registered_user_starts_a_charger_remotely(api, token, library_charger):
     async with library_charger("CP-RS", cls=AnsweringCharger) as cp:
         await cp.call(call.BootNotification(charge_point_vendor="Acme", charge_point_model="X"))

@@ -25,10 +25,11 @@ FUTURE = "2030-01-01T00:00:00Z"
 
 
 @pytest.fixture
-async def admin(api) -> str:
+async def admin(token) -> str:
+    """The admin's token, with the id tags these tests start sessions with."""
     for tag in ("T1", "CARD-R"):
         IdTag.create(id_tag=tag)
-    return (await api.register("root", "correct-horse"))["access"]
+    return token
 
 
 @pytest.fixture
@@ -65,7 +66,7 @@ async def test_remote_start_and_stop_run_a_whole_session(command, charger, api, 
     assert [e["action"] for e in log.body["items"]][:2] == ["RemoteStopTransaction",
                                                             "RemoteStartTransaction"]
     assert log.body["items"][0]["response"] == {"status": "Accepted"}
-    assert log.body["items"][0]["username"] == "root"
+    assert log.body["items"][0]["username"] == "alice"
 
 
 async def test_remote_stop_of_unknown_transaction_is_the_chargers_rejected(command, charger):

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import json
 import logging
 import os
 
@@ -25,7 +24,7 @@ from evedge.web.connection_gate import GatedHTTPServer
 from evedge.config import ConfigError
 from evedge.storage.models import Charger
 
-from conftest import Api, make_config
+from conftest import Api, make_config, ocpp_call
 
 BOOT = [2, "b1", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
 HEARTBEAT = [2, "h1", "Heartbeat", {}]
@@ -104,11 +103,6 @@ async def response(reader: asyncio.StreamReader) -> bytes:
                   if line.lower().startswith(b"content-length:"))
     await asyncio.wait_for(reader.readexactly(length), 5)
     return head.split(b"\r\n", 1)[0]
-
-
-async def ocpp_call(ws, frame) -> list:
-    await ws.send(json.dumps(frame))
-    return json.loads(await asyncio.wait_for(ws.recv(), 5))
 
 
 async def test_the_gate_holds_new_connections_at_the_cap_and_releases_them(gated, admission_log):

@@ -23,7 +23,7 @@ from evedge.web.app import make_app
 from evedge.storage.models import Charger
 from evedge.services import build_services
 
-from conftest import Api, make_config
+from conftest import Api, fetch, make_config
 
 BOUNDARY = "----evedge-test-7MA4YWxkTrZu0gW"
 
@@ -57,12 +57,6 @@ async def post_form(api, path: str, body: bytes, token: str | None = None):
                              headers={"Content-Type": FORM_TYPE})
 
 
-async def fetch(url: str, **kwargs) -> tornado.httpclient.HTTPResponse:
-    """Raw bytes (the Api helper decodes text)."""
-    return await tornado.httpclient.AsyncHTTPClient().fetch(url, raise_error=False,
-                                                            request_timeout=20, **kwargs)
-
-
 async def raw_http(port: int, request: bytes) -> bytes:
     """Send bytes exactly as given (no client-side path normalisation); read to EOF."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -71,16 +65,6 @@ async def raw_http(port: int, request: bytes) -> bytes:
         return await asyncio.wait_for(reader.read(), 10)
     finally:
         writer.close()
-
-
-@pytest.fixture
-async def tokens(server, api) -> dict[str, str]:
-    """Access tokens for an admin, an operator and a viewer."""
-    admin = (await api.register("alice", "correct-horse"))["access"]
-    operator = (await api.register("oscar", "correct-horse"))["access"]
-    await server.services.accounts.create_user("vera", "correct-horse", "viewer")
-    viewer = await api.post("/api/auth/login/", {"username": "vera", "password": "correct-horse"})
-    return {"admin": admin, "operator": operator, "viewer": viewer.body["access"]}
 
 
 def files_under(root: Path) -> set[str]:

@@ -12,12 +12,13 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 
 import pytest
 import tornado.httpclient
 import websockets
+
+from conftest import free_port
 
 BINARY = os.environ.get("EVEDGE_FROZEN_BINARY", "")
 
@@ -26,12 +27,6 @@ pytestmark = [
     pytest.mark.timeout(120),
     pytest.mark.skipif(not BINARY, reason="set EVEDGE_FROZEN_BINARY=dist/evedge (make build)"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_selftest_passes():

@@ -20,11 +20,6 @@ T0 = "2026-11-20T10:00:00Z"
 CSV_HEADERS = {"Content-Type": "text/csv"}
 
 
-@pytest.fixture
-async def token(api) -> str:
-    return (await api.register())["access"]
-
-
 async def post(api, path: str, body, token: str):
     return await api.request("POST", path, body, token=token)
 

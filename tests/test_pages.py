@@ -17,6 +17,7 @@ from ocpp.v16 import call
 
 from evedge import commissioning
 from evedge.web import dashboard_socket
+from conftest import fetch
 from test_openapi import Answers
 
 pytestmark = pytest.mark.timeout(60)
@@ -41,11 +42,6 @@ class Links(HTMLParser):
             self.inline_scripts += 1
         if "style" in found or tag == "style":
             self.inline_styles += 1
-
-
-async def fetch(url: str) -> tornado.httpclient.HTTPResponse:
-    return await tornado.httpclient.AsyncHTTPClient().fetch(url, raise_error=False,
-                                                            request_timeout=10)
 
 
 # --- pages and static files ------------------------------------------------------------------
@@ -231,25 +227,8 @@ async def fleet(server) -> commissioning.SimulatorFleet:
     return server.services.simulators
 
 
-@pytest.fixture
-async def operator_token(api) -> str:
-    admin = await api.register()
-    created = await api.post("/api/users/", {"username": "olga", "password": "operator-pass",
-                                             "role": "operator"}, token=admin["access"])
-    assert created.status == 201
-    await api.post("/api/users/", {"username": "vic", "password": "viewer-pass"},
-                   token=admin["access"])
-    return (await api.post("/api/auth/login/", {"username": "olga",
-                                                "password": "operator-pass"})).body["access"]
-
-
-async def login(api, username: str, password: str) -> str:
-    return (await api.post("/api/auth/login/", {"username": username,
-                                                "password": password})).body["access"]
-
-
-async def test_simulator_endpoints_need_an_operator(api, fleet, operator_token):
-    viewer = await login(api, "vic", "viewer-pass")
+async def test_simulator_endpoints_need_an_operator(api, fleet, tokens):
+    viewer = tokens["viewer"]
     for path in ("/ui/run-simulator/", "/ui/stop-simulator/"):
         assert (await api.post(path, {"charger_id": "SIM-1"})).status == 401
         refused = await api.post(path, {"charger_id": "SIM-1"}, token=viewer)
@@ -272,66 +251,67 @@ async def test_simulator_endpoints_need_an_operator(api, fleet, operator_token):
     ({"charger_id": "SIM-1", "password": "short"}, "password"),
     ({"charger_id": "SIM-1", "speed": 3}, "speed"),
 ])
-async def test_run_simulator_names_the_bad_field(api, fleet, operator_token, body, field):
-    refused = await api.post("/ui/run-simulator/", body, token=operator_token)
+async def test_run_simulator_names_the_bad_field(api, fleet, tokens, body, field):
+    refused = await api.post("/ui/run-simulator/", body, token=tokens["operator"])
     assert refused.status == 400 and refused.body["field"] == field, refused.body
     assert fleet.running() == []
 
 
-async def test_a_started_simulator_connects_and_stops(server, api, fleet, operator_token):
+async def test_a_started_simulator_connects_and_stops(server, api, fleet, tokens):
     answers = Answers((await api.get("/api/openapi.json")).body)
-    ws, _ = await authed_socket(server, operator_token)
+    ws, _ = await authed_socket(server, tokens["operator"])
     async with ws:
         started = answers.check("POST", "/ui/run-simulator/", await api.post(
             "/ui/run-simulator/", {"charger_id": "SIM-T1", "connectors": 2, "power_w": 7400},
-            token=operator_token))
+            token=tokens["operator"]))
         assert started["charger_id"] == "SIM-T1" and started["connectors"] == 2
         again = await api.post("/ui/run-simulator/", {"charger_id": "SIM-T1"},
-                               token=operator_token)
+                               token=tokens["operator"])
         answers.check("POST", "/ui/run-simulator/", again)
         assert again.status == 409 and again.body["field"] == "charger_id"
         # Registered like a real charger: boot, then a StatusNotification per connector.
         await next_event(ws, lambda e: e["type"] == "connector.status"
                          and e["charger_id"] == "SIM-T1" and e["connector_id"] == 2)
-        [charger] = (await api.get("/api/chargers/", token=operator_token)).body
+        [charger] = (await api.get("/api/chargers/", token=tokens["operator"])).body
         assert charger["id"] == "SIM-T1" and charger["online"]
         assert charger["vendor"] == "evedge" and charger["registration_status"] == "Accepted"
         assert [c["status"] for c in charger["connectors"]][-2:] == ["Available", "Available"]
         listed = answers.check("GET", "/api/simulators/", await api.get(
-            "/api/simulators/", token=operator_token))
+            "/api/simulators/", token=tokens["operator"]))
         assert [s["charger_id"] for s in listed["items"]] == ["SIM-T1"]
         assert listed["items"][0]["connected"] is True
 
         stopped = answers.check("POST", "/ui/stop-simulator/", await api.post(
-            "/ui/stop-simulator/", {"charger_id": "SIM-T1"}, token=operator_token))
+            "/ui/stop-simulator/", {"charger_id": "SIM-T1"}, token=tokens["operator"]))
         assert stopped["charger_id"] == "SIM-T1" and stopped["connected"] is False
         await next_event(ws, lambda e: e["type"] == "charger.disconnected")
-    assert not (await api.get("/api/chargers/", token=operator_token)).body[0]["online"]
-    again = await api.post("/ui/stop-simulator/", {"charger_id": "SIM-T1"}, token=operator_token)
+    assert not (await api.get("/api/chargers/", token=tokens["operator"])).body[0]["online"]
+    again = await api.post("/ui/stop-simulator/", {"charger_id": "SIM-T1"},
+                           token=tokens["operator"])
     answers.check("POST", "/ui/stop-simulator/", again)
     assert again.status == 409 and again.body["field"] == "charger_id"
     assert (await api.post("/ui/stop-simulator/", {"charger_id": None},
-                           token=operator_token)).body["field"] == "charger_id"
+                           token=tokens["operator"])).body["field"] == "charger_id"
     assert fleet.running() == []
 
 
 async def test_the_fleet_is_capped_and_never_takes_over_a_real_charger(
-        api, fleet, operator_token, library_charger):
+        api, fleet, tokens, library_charger):
     fleet.limit = 1
     assert (await api.post("/ui/run-simulator/", {"charger_id": "SIM-A"},
-                           token=operator_token)).status == 200
-    full = await api.post("/ui/run-simulator/", {"charger_id": "SIM-B"}, token=operator_token)
+                           token=tokens["operator"])).status == 200
+    full = await api.post("/ui/run-simulator/", {"charger_id": "SIM-B"}, token=tokens["operator"])
     assert full.status == 409 and "at most 1" in full.body["error"]
     fleet.limit = 5
     async with library_charger("CP-REAL"):
         taken = await api.post("/ui/run-simulator/", {"charger_id": "CP-REAL"},
-                               token=operator_token)
+                               token=tokens["operator"])
     assert taken.status == 409 and taken.body["field"] == "charger_id"
     assert [s["charger_id"] for s in fleet.running()] == ["SIM-A"]
 
 
-async def test_closing_the_services_stops_the_simulators(server, api, fleet, operator_token):
-    await api.post("/ui/run-simulator/", {"charger_id": "SIM-C"}, token=operator_token)
+async def test_closing_the_services_stops_the_simulators(server, api, fleet, tokens):
+    await api.post("/ui/run-simulator/", {"charger_id": "SIM-C"}, token=tokens["operator"])
     task: Any = fleet._running["SIM-C"].task
     await fleet.close()
     assert task.done() and fleet.running() == []

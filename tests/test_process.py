@@ -15,13 +15,9 @@ from contextlib import asynccontextmanager
 import pytest
 import websockets
 
+from conftest import free_port
+
 pytestmark = pytest.mark.timeout(90)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @asynccontextmanager
