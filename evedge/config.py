@@ -106,6 +106,17 @@ class Config:
         "done or the first request's headers are read); more wait, accepted but idle, so that a "
         "reconnect storm cannot starve connected chargers. 0 = no limit.",
     )
+    dashboard_auth_timeout: float = setting(
+        5.0, "Seconds a dashboard socket has to send its auth message before it is closed (4401)."
+    )
+    dashboard_recheck_interval: float = setting(
+        60.0, "Seconds between checks that a dashboard socket's token still works."
+    )
+    dashboard_max_pending_bytes: int = setting(
+        2 * 1024 * 1024,
+        "Bytes waiting in a dashboard socket's write buffer at which the browser is dropped "
+        "(too slow; it reconnects to a fresh snapshot).",
+    )
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
     )

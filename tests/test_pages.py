@@ -16,7 +16,7 @@ import websockets
 from ocpp.v16 import call
 
 from evedge import commissioning
-from evedge.web import dashboard_socket
+from evedge.config import Config
 from conftest import fetch
 from test_openapi import Answers
 
@@ -125,9 +125,9 @@ async def authed_socket(server, token: str):
     return ws, snapshot
 
 
-async def test_socket_without_an_auth_message_is_closed_4401(server, monkeypatch):
-    assert dashboard_socket.AUTH_TIMEOUT == 5.0  # the contract; shortened below for speed
-    monkeypatch.setattr(dashboard_socket, "AUTH_TIMEOUT", 0.3)
+async def test_socket_without_an_auth_message_is_closed_4401(start_server):
+    assert Config().dashboard_auth_timeout == 5.0  # the contract; shortened here for speed
+    server = await start_server(dashboard_auth_timeout=0.3)
     async with websockets.connect(socket_url(server), open_timeout=5) as ws:
         assert await close_code(ws) == 4401
     assert server.services.events.subscriber_count == 0
@@ -171,8 +171,9 @@ async def test_socket_sends_a_snapshot_then_live_events(server, api, library_cha
         await next_event(ws, lambda e: e["type"] == "charger.disconnected")
 
 
-async def test_socket_takes_a_new_token_and_closes_when_the_login_ends(server, api, monkeypatch):
-    monkeypatch.setattr(dashboard_socket, "RECHECK_INTERVAL", 0.2)
+async def test_socket_takes_a_new_token_and_closes_when_the_login_ends(start_server):
+    server = await start_server(dashboard_recheck_interval=0.2)
+    api = server.api
     session = await api.register()
     ws, _ = await authed_socket(server, session["access"])
     async with ws:
@@ -193,8 +194,9 @@ async def test_socket_closes_4401_for_a_bad_token_later(server, api):
         assert await close_code(ws) == 4401
 
 
-async def test_a_slow_browser_is_dropped_and_the_others_keep_up(server, api, monkeypatch):
-    monkeypatch.setattr(dashboard_socket, "MAX_PENDING_BYTES", 256 * 1024)
+async def test_a_slow_browser_is_dropped_and_the_others_keep_up(start_server):
+    server = await start_server(dashboard_max_pending_bytes=256 * 1024)
+    api = server.api
     token = (await api.register())["access"]
     # Tornado's client stops reading while its one-message queue is full: a stalled tab.
     slow = await tornado.websocket.websocket_connect(socket_url(server))

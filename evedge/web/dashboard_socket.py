@@ -2,7 +2,7 @@
 
 Protocol (JSON text frames):
 
-* browser -> server, first and within ``AUTH_TIMEOUT`` seconds:
+* browser -> server, first and within ``dashboard_auth_timeout`` seconds:
   ``{"type": "auth", "token": "<access token>"}``. The token travels inside the
   socket, never in the URL, so it lands in no access log (style.md §4.9).
   A later ``auth`` message (after the browser refreshed its tokens) replaces the
@@ -12,7 +12,7 @@ Protocol (JSON text frames):
   as they are batched (events.py).
 
 Frames are written without awaiting (stack-notes.md §6). A browser that stops
-reading is dropped once ``MAX_PENDING_BYTES`` wait in its write buffer, so one
+reading is dropped once ``dashboard_max_pending_bytes`` wait in its write buffer, so one
 slow tablet can neither stall the others nor fill the box's memory; it reconnects
 and starts again from a fresh snapshot. ``check_origin`` keeps Tornado's default
 (same origin only), so another web site cannot open this socket with a token it
@@ -38,9 +38,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUTH_TIMEOUT = 5.0          # seconds to the first auth message
-RECHECK_INTERVAL = 60.0     # seconds between checks that the token still works
-MAX_PENDING_BYTES = 2 * 1024 * 1024
 UNAUTHORIZED = 4401         # 4000-4999: application codes (RFC 6455 §7.4.2); 401 as in HTTP
 TOO_SLOW = 1013             # "try again later"
 
@@ -57,7 +54,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
     def open(self) -> None:
         """Live dashboard events; authenticate with a first message
         `{"type": "auth", "token": "<access token>"}`."""
-        self._schedule(AUTH_TIMEOUT)
+        self._schedule(self.services.config.dashboard_auth_timeout)
 
     def on_message(self, message: str | bytes) -> None:
         try:
@@ -78,7 +75,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
             return
         first = self.user is None
         self.user, self._token = user, token
-        self._schedule(RECHECK_INTERVAL)
+        self._schedule(self.services.config.dashboard_recheck_interval)
         if first:
             self._start_streaming()
 
@@ -103,7 +100,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
 
     def _send(self, frame: str) -> None:
         """Write one frame without waiting for it (a Broadcaster subscriber)."""
-        if self._pending > MAX_PENDING_BYTES:
+        if self._pending > self.services.config.dashboard_max_pending_bytes:
             log.info("dropping dashboard of %s: %d bytes unsent", self._who(), self._pending)
             self._unsubscribe()
             self.close(TOO_SLOW, "too slow; reconnect")
@@ -129,18 +126,19 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
         self._timer = loop.call_later(delay, self._check)
 
     def _check(self) -> None:
-        """The auth deadline, then every RECHECK_INTERVAL: the token must still work
+        """The auth deadline, then every recheck interval: the token must still work
         (it expires, the user logs out, an admin disables the account)."""
         self._timer = None
         if self.user is None:
-            self._refuse("no auth message within %g s" % AUTH_TIMEOUT)
+            self._refuse("no auth message within %g s"
+                         % self.services.config.dashboard_auth_timeout)
             return
         try:
             self.user = self.services.accounts.authenticate(self._token)
         except errors.Unauthorized as exc:
             self._refuse(exc.message)
             return
-        self._schedule(RECHECK_INTERVAL)
+        self._schedule(self.services.config.dashboard_recheck_interval)
 
     def _refuse(self, why: str) -> None:
         log.info("dashboard socket from %s refused: %s", self.request.remote_ip, why)
