@@ -47,7 +47,7 @@ class PayloadTooLarge(EvedgeError):
 
 
 class ChargerNotAccepted(Conflict):
-    """The charger is Pending or Rejected: no command is sent to it (architecture.md §5)."""
+    """The charger is Pending or Rejected: no command is sent to it (docs/decisions.md D15)."""
 
 
 class ChargerRejected(Conflict):

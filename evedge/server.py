@@ -50,7 +50,7 @@ def http_server(config: Config, services: Services) -> GatedHTTPServer:
 
     At most ``max_opening_connections`` connections are in their opening phase at
     once, so that a reconnect storm cannot starve the chargers already connected
-    (admission.py has the measurements).
+    (web/connection_gate.py has the measurements).
     """
     return GatedHTTPServer(make_app(services), ssl_options=tls_context(config),
                            idle_connection_timeout=120, max_buffer_size=MAX_BUFFER_SIZE,

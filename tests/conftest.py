@@ -120,7 +120,7 @@ class Running:
         return f"http://127.0.0.1:{self.port}"
 
 
-# PostgreSQL portability run (architecture.md §6): with EVEDGE_TEST_POSTGRES set to a
+# PostgreSQL portability run (docs/architecture.md §7): with EVEDGE_TEST_POSTGRES set to a
 # server URL (e.g. postgresql://postgres@127.0.0.1:5433/postgres), every test gets its
 # own fresh database there instead of a SQLite file. Needs psycopg2; off by default.
 TEST_POSTGRES = os.environ.get("EVEDGE_TEST_POSTGRES", "")

@@ -211,7 +211,7 @@ async def test_status_log_anomalies_and_newest_samples(api, token, library_charg
 
 async def test_charger_detail_shows_each_connectors_latest_meter_reading(
         api, token, library_charger):
-    """Latest per connector (architecture.md §6): between transactions and inside one."""
+    """Latest per connector (docs/architecture.md §7): between transactions and inside one."""
     register = {"measurand": "Energy.Active.Import.Register", "unit": "kWh"}
     async with library_charger("CP-METER") as cp:
         for connector in (1, 2):

@@ -1,6 +1,6 @@
 """Firmware and diagnostics files over real HTTP, plus the storage rules underneath.
 
-Layer 1: ``evedge.files`` and ``evedge.formdata`` directly (names, atomic publish,
+Layer 1: ``domain/files.py`` and ``domain/multipart.py`` directly (names, atomic publish,
 sidecars, form parsing at every chunk split). Layer 2: the real server on a loopback
 port; limits are lowered through the settings (``start_server(firmware_max_bytes=...)``).
 """
@@ -71,7 +71,7 @@ def files_under(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
-# --- Layer 1: evedge.files, evedge.formdata -----------------------------------------------
+# --- Layer 1: domain/files.py, domain/multipart.py ----------------------------------------
 
 
 @pytest.mark.parametrize("name", ["", "../x", "a/b", "a\\b", ".hidden", "..", "a..b", "x\x00y",

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a command with a throwaway PostgreSQL server and EVEDGE_TEST_POSTGRES pointing at it:
-# `make test-postgres` runs the suite this way (architecture.md §6: the same models on
+# `make test-postgres` runs the suite this way (docs/architecture.md §7: the same models on
 # PostgreSQL). Needs PostgreSQL's server binaries (Debian: apt-get install postgresql).
 set -euo pipefail
 bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)

@@ -84,7 +84,7 @@ class Commands:
             self._refused(charger_id, action, body, username, "offline")
             raise errors.ChargerOffline(f"charger {charger_id} is not connected")
         if session.registration_status != "Accepted":
-            # architecture.md §5: nothing is sent to a Pending or Rejected charger.
+            # docs/decisions.md D15: nothing is sent to a Pending or Rejected charger.
             self._refused(charger_id, action, body, username, "not_accepted")
             raise errors.ChargerNotAccepted(
                 f"charger {charger_id} is {session.registration_status}, not Accepted",

@@ -3,7 +3,7 @@
 The ocpp library (2.1.0) validates with jsonschema in a thread pool, converts
 keys with regular expressions on every message, sends no CALLERROR for
 malformed frames, swaps NotImplemented and NotSupported, and spells the 1.6
-``FormationViolation`` as 2.0's ``FormatViolation`` (stack-notes.md §1.2).
+``FormationViolation`` as 2.0's ``FormatViolation`` (docs/library-notes.md §1.2).
 This module keeps the library's schema files, dataclasses and exception
 classes, and replaces that per-message machinery:
 
@@ -153,7 +153,7 @@ def self_check() -> None:
     """Fail loudly when the schema files are missing (e.g. a broken one-file build).
 
     Without them every CALL would be answered NotImplemented, which looks like a
-    protocol problem rather than a packaging one (stack-notes.md §5).
+    protocol problem rather than a packaging one (docs/library-notes.md §5).
     """
     validate("BootNotification", {"chargePointVendor": "evedge", "chargePointModel": "check"})
     validate("BootNotificationResponse",

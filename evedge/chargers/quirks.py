@@ -2,7 +2,7 @@
 
 Strict schema validation protects the database, but a few deviations are so
 common in the field, and rejecting them so costly, that they are repaired
-before validation instead (architecture.md §5, "leniency with a record"):
+before validation instead (docs/decisions.md D10):
 
 * meterStart / meterStop sent as a fraction (``1234.5``) or as a string
   (``"1234"``): rounded to whole Wh. Rejecting a StopTransaction makes the

@@ -36,7 +36,7 @@ class Admission:
 class ConnectedChargers:
     """Owner of the connected chargers.
 
-    One live session per id (docs/architecture.md, "One live session per id"): a
+    One live session per id (docs/decisions.md D14): a
     charger that reconnects before its old socket was detected dead (a reconnect
     storm after a network blip) gets the new session, and the old socket is closed.
     """

@@ -83,7 +83,7 @@ class Accounts:
     # --- use cases --------------------------------------------------------------------------
 
     async def register(self, username: object, password: object) -> tuple[User, TokenPair]:
-        """Self-registration: the first account becomes admin (architecture.md §4)."""
+        """Self-registration: the first account becomes admin (docs/architecture.md §5)."""
         username, password = self.validate_credentials(username, password)
         if self._config.registration == "closed" and User.select().exists():
             raise errors.Forbidden("self-registration is closed; ask an admin for an account")

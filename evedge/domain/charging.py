@@ -175,7 +175,7 @@ def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_sta
     earlier = sql.find_start(charger_id, connector_id, id_tag, meter_start, start_time)
     if earlier is not None:
         # The charger retried a StartTransaction whose answer it never got: same id
-        # again, or it would run one session under two ids (architecture.md §5).
+        # again, or it would run one session under two ids (docs/decisions.md D8).
         return StartedTransaction(earlier[0], {"status": earlier[1]}, True, [])
     superseded = close_orphans(charger_id, connector_id,
                                "a new transaction started on the same connector", now)

@@ -5,7 +5,7 @@ UpdateFirmware and receives the uploads GetDiagnostics asks for. Files live in
 ``data_dir/firmware/`` and ``data_dir/diagnostics/<charger_id>/``. Bytes come in
 through an :class:`Upload` (a hidden temporary file, published by rename only
 once complete and fsynced, so a power cut never leaves half a file under the
-real name); ``evedge.formdata`` streams ``multipart/form-data`` bodies into one.
+real name); ``multipart.py`` streams ``multipart/form-data`` bodies into one.
 Limits come from the settings ``firmware_max_bytes``, ``diagnostics_max_bytes``
 and ``min_free_bytes``; ``services.py`` builds the two stores once. No Tornado
 here: handlers feed chunks and get :class:`StoredFile` records. Nothing in this
@@ -115,7 +115,7 @@ class FileStore:
 
     ``max_bytes`` caps each file; ``min_free_bytes`` is the space every upload must
     leave free on the volume: a full flash would stop SQLite from committing, and
-    with it every charger message (architecture.md §5).
+    with it every charger message (docs/decisions.md D4).
     """
 
     def __init__(self, directory: Path, max_bytes: int, label: str = "file", *,

@@ -1,4 +1,4 @@
-"""``multipart/form-data`` bodies streamed into an :class:`~evedge.files.Upload`.
+"""``multipart/form-data`` bodies streamed into an :class:`~evedge.domain.files.Upload`.
 
 python-multipart does the parsing (``MultipartParser``'s callbacks hand over
 each part's headers and data as they arrive, never the whole body); this module

@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     # This process is ours alone, so validate inline: about 1.7x cheaper than the thread pool
-    # (stack-notes §1.3). Importing the module never changes this, since a server may share it.
+    # (library-notes.md §1.3). Importing the module never changes this, since a server may share it.
     ocpp.messages.ASYNC_VALIDATION = False
     try:
         asyncio.run(_run_cli(args))

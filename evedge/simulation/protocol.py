@@ -93,7 +93,7 @@ class ProtocolMixin:
         return result
 
     def _check_answer(self, action: str, result) -> None:
-        """Checks that the schemas cannot express: date-times are RFC 3339 (stack-notes §6)."""
+        """Checks that the schemas cannot express: date-times are RFC 3339 (library-notes.md §6)."""
         times = {"current_time": getattr(result, "current_time", None)}
         info = getattr(result, "id_tag_info", None)
         if isinstance(info, dict):
@@ -163,7 +163,7 @@ class ProtocolMixin:
 
         ocpp 2.1.0's @after hooks cannot see what the @on handler answered, so handlers leave their
         follow-up here, keyed by message id. Follow-ups never run inside the handler, because a
-        call() there would deadlock the reader (stack-notes §1.3). ``drop`` undoes the handler's
+        call() there would deadlock the reader (library-notes §1.3). ``drop`` undoes the handler's
         bookkeeping if the answer never went out.
         """
         self._followups[call_unique_id] = (start, drop)

@@ -61,7 +61,7 @@ class ReadPool:
 
     One worker thread with its own connection: in WAL mode it reads committed
     data while the loop thread writes, so a dashboard asking for a thousand
-    chargers never holds up a charger's answer (stack-notes.md §3.3).
+    chargers never holds up a charger's answer (docs/library-notes.md §3.3).
     """
 
     def __init__(self) -> None:

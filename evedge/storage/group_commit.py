@@ -1,7 +1,7 @@
 """Group commit: one database transaction per event-loop turn, answers after the commit.
 
 Charger messages are acknowledged only after their data is committed
-(docs/architecture.md, "Acknowledge after commit"); with ``synchronous=FULL`` a
+(docs/decisions.md D1); with ``synchronous=FULL`` a
 commit costs an fsync, so the OCPP hot path shares one transaction per loop turn
 and sends its answers right after that single commit.
 """
@@ -34,7 +34,7 @@ class GroupCommit:
     an acknowledgement until the data written so far is durable; with no
     transaction open it runs ``ok`` at once. ``work`` must be synchronous: an
     ``await`` inside the transaction would let other coroutines' writes
-    interleave with it (style.md convention 7).
+    interleave with it (docs/conventions.md §7).
     """
 
     def __init__(self, db: Database, window: float = 0.0):

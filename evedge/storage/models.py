@@ -1,4 +1,4 @@
-"""Peewee models: the schema of evedge, plus named queries used off the hot path.
+"""Peewee models: the schema of evedge.
 
 All times are naive ``datetime`` values in UTC. Changing a model means adding a
 migration under ``evedge/migrations/`` (the initial one is a frozen copy).
@@ -252,13 +252,13 @@ class MeterSample(BaseModel):
         # Every index costs each sample a B-tree insert and the WAL pages it dirties
         # (migration 0003): per transaction here, latest per connector below (partial).
         # Retention finds its cut-off by a binary search over ``id`` instead (ids grow
-        # with received_at, see store.first_sample_since).
+        # with received_at, see sql.first_sample_since).
         indexes = ((("transaction", "timestamp"), False),)
 
 
-# "Latest per connector" (architecture.md §6) for samples outside transactions; a
+# "Latest per connector" (docs/architecture.md §7) for samples outside transactions; a
 # connector's samples inside a transaction are found through the transaction. Partial,
-# so that the volume, samples in transactions, never pays for it (queries.last_meter).
+# so that the volume, samples in transactions, never pays for it (read_models.last_meter).
 MeterSample.add_index(MeterSample.index(
     MeterSample.charger, MeterSample.connector_id, MeterSample.id,
     where=MeterSample.transaction.is_null(), name="metersample_connector_latest"))

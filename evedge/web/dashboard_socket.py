@@ -4,14 +4,14 @@ Protocol (JSON text frames):
 
 * browser -> server, first and within ``dashboard_auth_timeout`` seconds:
   ``{"type": "auth", "token": "<access token>"}``. The token travels inside the
-  socket, never in the URL, so it lands in no access log (style.md §4.9).
+  socket, never in the URL, so it lands in no access log (docs/conventions.md §9).
   A later ``auth`` message (after the browser refreshed its tokens) replaces the
   user. A missing, bad, expired or revoked token closes the socket with 4401.
 * server -> browser: ``{"type": "snapshot", "chargers": [...]}`` once (the shape
   of GET /api/chargers/), then the Broadcaster's frames ``{"events": [...]}``
   as they are batched (events.py).
 
-Frames are written without awaiting (stack-notes.md §6). A browser that stops
+Frames are written without awaiting (docs/library-notes.md §6). A browser that stops
 reading is dropped once ``dashboard_max_pending_bytes`` wait in its write buffer, so one
 slow tablet can neither stall the others nor fill the box's memory; it reconnects
 and starts again from a fresh snapshot. ``check_origin`` keeps Tornado's default

@@ -5,7 +5,7 @@
 without a bearer token, since OCPP 1.6 gives them no way to carry one for file
 transfer. Request bodies are streamed to disk as they arrive (a firmware image
 can be hundreds of MB on a box with 1 GB of RAM); storage rules live in
-``evedge.files``, form parsing in ``evedge.formdata``. The two stores are built
+``domain/files.py``, form parsing in ``domain/multipart.py``. The two stores are built
 once, from the settings, in ``services.py``.
 """
 

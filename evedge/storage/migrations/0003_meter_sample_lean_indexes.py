@@ -4,7 +4,7 @@ The full (charger, connector_id, id) index cost every sample a B-tree insert plu
 the WAL pages it dirties: 100 chargers metering at once touch 100 leaf pages per
 commit, a third of a MeterValues' storage cost. Samples inside a transaction, the
 volume, are found through (transaction, timestamp) instead, so the index keeps
-only the others (queries.last_meter).
+only the others (read_models.last_meter).
 """
 from peewee import *
 
