@@ -33,7 +33,8 @@ from pathlib import Path
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-from loadgen import LoadGen, DashboardClients, quantiles, summarize_run, raise_nofile_limit  # noqa: E402
+from loadgen import (DashboardClients, LoadGen, quantiles, raise_nofile_limit,  # noqa: E402
+                     summarize_run)
 
 monotonic = time.monotonic
 ALL_SERVERS = ("floor", "library", "evedge")

@@ -77,6 +77,7 @@ async def _createuser(config, username: str, password: str, role: str) -> int:
 
 def _selftest() -> int:
     import os
+
     from . import paths
     from .chargers import protocol
     logging.basicConfig(level=logging.INFO)

@@ -8,10 +8,10 @@ import logging
 import signal
 import ssl
 
-from .web.connection_gate import GatedHTTPServer
-from .web.app import make_app
 from .config import Config
 from .services import Services, build_services
+from .web.app import make_app
+from .web.connection_gate import GatedHTTPServer
 
 log = logging.getLogger(__name__)
 

@@ -23,10 +23,10 @@ import tornado.testing
 import websockets
 from ocpp.v16 import ChargePoint
 
-from evedge.web.connection_gate import GatedHTTPServer
 from evedge.config import Config
 from evedge.server import http_server
 from evedge.services import Services, build_services
+from evedge.web.connection_gate import GatedHTTPServer
 
 TEST_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
 

@@ -20,9 +20,9 @@ import tornado.testing
 import tornado.web
 import websockets
 
-from evedge.web.connection_gate import GatedHTTPServer
 from evedge.config import ConfigError
 from evedge.storage.models import Charger
+from evedge.web.connection_gate import GatedHTTPServer
 
 from conftest import Api, make_config, ocpp_call
 

@@ -19,9 +19,9 @@ import tornado.testing
 
 from evedge import errors
 from evedge.domain import files, multipart
-from evedge.web.app import make_app
-from evedge.storage.models import Charger
 from evedge.services import build_services
+from evedge.storage.models import Charger
+from evedge.web.app import make_app
 
 from conftest import Api, fetch, make_config
 

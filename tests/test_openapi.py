@@ -23,11 +23,11 @@ from ocpp.v16.enums import Action
 from openapi_spec_validator import validate
 
 import evedge
-from evedge.web.app import make_app
 from evedge.chargers.catalog import COMMANDS
-from evedge.web import openapi
-from evedge.web.base import NotFoundApiHandler
 from evedge.storage.models import IdTag
+from evedge.web import openapi
+from evedge.web.app import make_app
+from evedge.web.base import NotFoundApiHandler
 
 VERBS = ("get", "head", "post", "put", "patch", "delete", "options")
 T0 = "2026-11-20T10:00:00Z"

@@ -17,6 +17,7 @@ from ocpp.v16 import call
 
 from evedge import commissioning
 from evedge.config import Config
+
 from conftest import fetch
 from test_openapi import Answers
 

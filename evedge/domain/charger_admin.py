@@ -13,9 +13,9 @@ import peewee
 
 from .. import errors
 from ..storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
+from ..timeutil import to_rfc3339, utcnow
 from .charger_ids import check_charger_id, unknown_charger
 from .command_effects import stored_configuration
-from ..timeutil import to_rfc3339, utcnow
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 64
 _TEXT_LIMITS = {"label": 100, "location": 200}

@@ -17,8 +17,8 @@ from typing import Any
 from ..storage import sql
 from ..timeutil import parse_charger_time
 from .authorization import id_tag_info
-from .policy import Policy
 from .meter_readings import sample_rows, whole_wh
+from .policy import Policy
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ import json
 import logging
 from typing import Any, Callable
 
-from . import local_lists
 from ..storage.models import Charger, ChargingProfileRecord, Reservation, database
 from ..timeutil import parse_charger_time, utcnow
+from . import local_lists
 
 log = logging.getLogger(__name__)
 

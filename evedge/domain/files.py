@@ -26,9 +26,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from . import checksums
 from .. import errors
 from ..timeutil import to_rfc3339, utcnow
+from . import checksums
 
 MAX_NAME_LENGTH = 128
 # Temporary files older than this are left over from a power cut or a dropped

@@ -15,10 +15,10 @@ from typing import Any, Awaitable, Callable
 import peewee
 
 from .. import errors
-from .authorization import effective_status, tag_info
-from .charger_ids import unknown_charger
 from ..storage.models import Charger, IdTag, LocalListEntry, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
+from .authorization import effective_status, tag_info
+from .charger_ids import unknown_charger
 
 UPDATE_TYPES = ("differential", "full")
 

@@ -16,12 +16,12 @@ from .. import errors
 from ..storage import sql
 from ..storage.database import ReadPool
 from ..storage.group_commit import GroupCommit
-from .charger_admin import charger_extras
-from .charger_ids import require_known, unknown_charger
-from .meter_readings import ENERGY_REGISTER, POWER, energy_wh, power_w, session_energy
 from ..storage.models import (Anomaly, Charger, CommandLog, Connector, MeterSample, StatusEvent,
                               Transaction)
 from ..timeutil import to_rfc3339
+from .charger_admin import charger_extras
+from .charger_ids import require_known, unknown_charger
+from .meter_readings import ENERGY_REGISTER, POWER, energy_wh, power_w, session_energy
 
 IsOnline = Callable[[str], bool]
 

@@ -13,9 +13,9 @@ import datetime as dt
 from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
+from ..timeutil import db_time, stored_time
 from .models import (Anomaly, Charger, Connector, DataTransferRecord, IdTag, KeyValue, MeterSample,
                      Reservation, StatusEvent, Transaction, database)
-from ..timeutil import db_time, stored_time
 
 
 @lru_cache(maxsize=None)

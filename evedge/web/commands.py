@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from .. import errors
-from ..domain import read_models
 from ..chargers.catalog import COMMANDS
+from ..domain import read_models
 from .base import ApiHandler
 
 

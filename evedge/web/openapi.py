@@ -25,8 +25,8 @@ from tornado.util import re_unescape
 from .. import __version__
 from .base import ApiHandler
 from .commands import CommandHandler
-from .openapi_specs import (INT, RESPONSES, SCHEMAS, SPECS, STR, Schema, Spec,
-                            command_components, command_spec, ref)
+from .openapi_specs import (INT, RESPONSES, SCHEMAS, SPECS, STR, Schema, Spec, command_components,
+                            command_spec, ref)
 
 OPENAPI_VERSION = "3.1.0"
 
