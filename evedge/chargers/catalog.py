@@ -9,8 +9,6 @@ parsing is for what chargers send, not for what we send them.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -68,10 +66,7 @@ def _strict_validator(action: str):
     """The request schema with ``format: date-time`` enforced (for what we send)."""
     compiled = _strict.get(action)
     if compiled is None:
-        with open(os.path.join(protocol.SCHEMA_DIR, action + ".json"), encoding="utf-8-sig") as fh:
-            schema = json.load(fh)
-        schema.pop("$schema", None)
-        compiled = _strict[action] = fastjsonschema.compile(schema)
+        compiled = _strict[action] = fastjsonschema.compile(protocol.load_schema(action))
     return compiled
 
 

@@ -98,15 +98,20 @@ class FrameError(Exception):
 _validators: dict[str, Callable[[Any], Any]] = {}
 
 
+def load_schema(schema_name: str) -> dict[str, Any]:
+    """The library's official OCPP 1.6 schema ``<schema_name>.json``, as a fresh dict."""
+    with open(os.path.join(SCHEMA_DIR, schema_name + ".json"), encoding="utf-8-sig") as fh:
+        schema = json.load(fh)
+    schema.pop("$schema", None)  # fastjsonschema would fetch the draft-04 meta schema
+    return schema
+
+
 def validator(schema_name: str) -> Callable[[Any], Any]:
     """The compiled validator for ``<schema_name>.json`` (e.g. "MeterValues")."""
     compiled = _validators.get(schema_name)
     if compiled is None:
-        with open(os.path.join(SCHEMA_DIR, schema_name + ".json"), encoding="utf-8-sig") as fh:
-            schema = json.load(fh)
-        schema.pop("$schema", None)
         # date-time formats are parsed leniently by the rules instead (timeutil).
-        compiled = fastjsonschema.compile(schema, use_formats=False)
+        compiled = fastjsonschema.compile(load_schema(schema_name), use_formats=False)
         _validators[schema_name] = compiled
     return compiled
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 import peewee
 
 from .. import errors
+from ..errors import BadRequest
 from ..storage.models import ID_TAG_STATUSES, IdTag, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
 
@@ -28,10 +29,6 @@ _MISSING = object()  # "no such tag" in parent lookups (None means "a tag withou
 
 # --- validation ------------------------------------------------------------------------------
 
-def _bad(message: str, field: str) -> errors.BadRequest:
-    return errors.BadRequest(message, field=field)
-
-
 def clean_id_tag(value: Any, field: str = "id_tag") -> str:
     """An id tag as OCPP carries it: 1-20 printable characters.
 
@@ -39,15 +36,16 @@ def clean_id_tag(value: Any, field: str = "id_tag") -> str:
     CSV files edited by hand would otherwise create look-alike tags.
     """
     if not isinstance(value, str) or not 1 <= len(value) <= MAX_ID_TAG:
-        raise _bad(f"{field} must be a string of 1 to {MAX_ID_TAG} characters", field)
+        raise BadRequest(f"{field} must be a string of 1 to {MAX_ID_TAG} characters", field=field)
     if not value.isprintable() or value != value.strip():
-        raise _bad(f"{field} must be printable, without leading or trailing blanks", field)
+        raise BadRequest(f"{field} must be printable, without leading or trailing blanks",
+                         field=field)
     return value
 
 
 def _clean_status(value: Any) -> str:
     if value not in ID_TAG_STATUSES:
-        raise _bad(f"status must be one of {', '.join(ID_TAG_STATUSES)}", "status")
+        raise BadRequest(f"status must be one of {', '.join(ID_TAG_STATUSES)}", field="status")
     return value
 
 
@@ -55,11 +53,11 @@ def _clean_expiry(value: Any) -> dt.datetime | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        raise _bad("expiry_date must be an RFC 3339 time or null", "expiry_date")
+        raise BadRequest("expiry_date must be an RFC 3339 time or null", field="expiry_date")
     try:
         parsed = parse_api_time(value)
     except ValueError as exc:
-        raise _bad(f"expiry_date: {exc}", "expiry_date") from None
+        raise BadRequest(f"expiry_date: {exc}", field="expiry_date") from None
     # Millisecond precision, as every time leaves evedge (to_rfc3339): an exported
     # file imports back to exactly the same values.
     return parsed.replace(microsecond=parsed.microsecond // 1000 * 1000)
@@ -73,8 +71,8 @@ def _clean_max_active(value: Any) -> int | None:
     if value is None:
         return None
     if type(value) is not int or value < 1:
-        raise _bad("max_active_transactions must be an integer >= 1, or null for no limit",
-                   "max_active_transactions")
+        raise BadRequest("max_active_transactions must be an integer >= 1, or null for no limit",
+                         field="max_active_transactions")
     return value
 
 
@@ -82,7 +80,7 @@ def _clean_note(value: Any) -> str:
     if value is None:
         return ""
     if not isinstance(value, str) or len(value) > MAX_NOTE:
-        raise _bad(f"note must be a string of at most {MAX_NOTE} characters", "note")
+        raise BadRequest(f"note must be a string of at most {MAX_NOTE} characters", field="note")
     return value
 
 
@@ -104,8 +102,9 @@ def clean_fields(values: dict[str, Any]) -> dict[str, Any]:
     cleaned = {}
     for name, value in values.items():
         if name not in CLEANERS:
-            raise _bad(f"{name} is not a field of an id tag" if name != "id_tag"
-                       else "id_tag cannot be changed; create a new tag instead", name)
+            raise BadRequest(f"{name} is not a field of an id tag" if name != "id_tag"
+                             else "id_tag cannot be changed; create a new tag instead",
+                             field=name)
         cleaned[name] = CLEANERS[name](value)
     return cleaned
 
@@ -124,14 +123,14 @@ def check_parent(id_tag: str, parent: str | None, parent_of: Callable[[str], Any
     if parent is None:
         return
     if parent == id_tag:
-        raise _bad("parent_id_tag cannot be the tag itself", "parent_id_tag")
+        raise BadRequest("parent_id_tag cannot be the tag itself", field="parent_id_tag")
     if parent_of(parent) is _MISSING:
-        raise _bad(f"parent_id_tag {parent} is not a known id tag", "parent_id_tag")
+        raise BadRequest(f"parent_id_tag {parent} is not a known id tag", field="parent_id_tag")
     seen, current = {id_tag}, parent
     while current is not None and current is not _MISSING:
         if current in seen:
-            raise _bad(f"parent_id_tag {parent} would create a cycle of parents",
-                       "parent_id_tag")
+            raise BadRequest(f"parent_id_tag {parent} would create a cycle of parents",
+                             field="parent_id_tag")
         seen.add(current)
         current = parent_of(current)
 
@@ -265,8 +264,8 @@ def import_csv(text: str) -> dict[str, int]:
         if problems:
             problems.sort(key=lambda problem: problem["line"])
             first = problems[0]
-            raise errors.BadRequest(first["error"], field=first["field"], line=first["line"],
-                                    errors=problems[:MAX_REPORTED_ERRORS])
+            raise BadRequest(first["error"], field=first["field"], line=first["line"],
+                             errors=problems[:MAX_REPORTED_ERRORS])
         return _write_rows(rows, existing)
 
 
@@ -288,13 +287,13 @@ def _read_rows(text: str) -> tuple[list[CsvRow], list[dict[str, Any]]]:
             row = _read_row(start, columns, cells, seen)
             seen.add(row.id_tag)
             rows.append(row)
-        except errors.BadRequest as exc:
+        except BadRequest as exc:
             if columns is None:
-                raise errors.BadRequest(exc.message, field=exc.field, line=start) from None
+                raise BadRequest(exc.message, field=exc.field, line=start) from None
             problems.append({"line": start, "field": exc.field, "error": exc.message})
     if columns is None:
-        raise errors.BadRequest("the CSV file is empty; expected a header row", field="csv",
-                                line=1)
+        raise BadRequest("the CSV file is empty; expected a header row", field="csv",
+                         line=1)
     return rows, problems
 
 
@@ -302,21 +301,22 @@ def _read_header(cells: list[str]) -> list[str]:
     columns = [cell.strip().lower() for cell in cells]
     for name in columns:
         if name not in FIELDS:
-            raise _bad(f"unknown column {name!r}; columns are {', '.join(FIELDS)}", name)
+            raise BadRequest(f"unknown column {name!r}; columns are {', '.join(FIELDS)}",
+                             field=name)
     if len(set(columns)) != len(columns):
-        raise _bad("a column appears twice in the header", "csv")
+        raise BadRequest("a column appears twice in the header", field="csv")
     if "id_tag" not in columns:
-        raise _bad("the header must name an id_tag column", "id_tag")
+        raise BadRequest("the header must name an id_tag column", field="id_tag")
     return columns
 
 
 def _read_row(line: int, columns: list[str], cells: list[str], seen: set[str]) -> CsvRow:
     if len(cells) != len(columns):
-        raise _bad(f"expected {len(columns)} values, found {len(cells)}", "csv")
+        raise BadRequest(f"expected {len(columns)} values, found {len(cells)}", field="csv")
     raw = dict(zip(columns, cells))
     id_tag = clean_id_tag(raw.pop("id_tag").strip())
     if id_tag in seen:
-        raise _bad(f"id tag {id_tag} appears twice in the file", "id_tag")
+        raise BadRequest(f"id tag {id_tag} appears twice in the file", field="id_tag")
     return CsvRow(line, id_tag, clean_fields({name: _from_cell(name, value)
                                               for name, value in raw.items()}))
 
@@ -348,7 +348,7 @@ def _parent_problems(rows: list[CsvRow], existing: dict[str, str | None]
         try:
             check_parent(row.id_tag, row.fields["parent_id_tag"],
                          lambda tag: final.get(tag, _MISSING))
-        except errors.BadRequest as exc:
+        except BadRequest as exc:
             problems.append({"line": row.line, "field": exc.field, "error": exc.message})
     return problems
 

@@ -23,10 +23,6 @@ from .charger_ids import unknown_charger
 UPDATE_TYPES = ("differential", "full")
 
 
-def _bad(message: str, field: str) -> errors.BadRequest:
-    return errors.BadRequest(message, field=field)
-
-
 @dataclass(frozen=True)
 class LocalListUpdate:
     """One SendLocalList as plain data: ``entries`` are AuthorizationData in snake case;
@@ -45,7 +41,7 @@ def clean_update_type(value: Any) -> str:
     if value is None:
         return "differential"
     if not isinstance(value, str) or value.lower() not in UPDATE_TYPES:
-        raise _bad("mode must be differential or full", "mode")
+        raise errors.BadRequest("mode must be differential or full", field="mode")
     return value.lower()
 
 

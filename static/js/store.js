@@ -93,9 +93,10 @@ export class ChargerStore {
       return false;
     }
     if (event.power_w !== null && event.power_w !== undefined) tx.power_w = event.power_w;
-    if (event.energy_wh !== null && event.energy_wh !== undefined) {
-      tx.meter_now = event.energy_wh;
-      tx.energy_wh = Math.round((event.energy_wh - tx.meter_start) * 1000) / 1000;
+    if (event.energy_wh !== null && event.energy_wh !== undefined) tx.meter_now = event.energy_wh;
+    // The session energy is the server's (domain/meter_readings.session_energy), as in the list.
+    if (event.session_energy_wh !== null && event.session_energy_wh !== undefined) {
+      tx.energy_wh = event.session_energy_wh;
     }
     tx.updated = Date.now();
     if (this.onMeter) this.onMeter(charger, tx, event);
