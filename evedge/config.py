@@ -100,6 +100,11 @@ class Config:
     ws_ping_timeout: float = setting(
         20.0, "Seconds to wait for a pong before dropping a charger (at most ws_ping_interval)."
     )
+    takeover_probe_timeout: float = setting(
+        3.0,
+        "Seconds a connected charger has to answer a WebSocket ping when another connection "
+        "claims its id without its password: if it answers, the newcomer is refused (409).",
+    )
     max_opening_connections: int = setting(
         64,
         "Connections handled at once in their opening phase (until the WebSocket handshake is "
@@ -116,6 +121,9 @@ class Config:
         2 * 1024 * 1024,
         "Bytes waiting in a dashboard socket's write buffer at which the browser is dropped "
         "(too slow; it reconnects to a fresh snapshot).",
+    )
+    max_connector_id: int = setting(
+        32, "Highest connectorId a charger may report; larger ones get PropertyConstraintViolation."
     )
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
@@ -164,6 +172,10 @@ class Config:
             raise ConfigError("orphan_timeout and reboot_grace must be positive")
         if self.max_opening_connections < 0:
             raise ConfigError("max_opening_connections must not be negative (0 = no limit)")
+        if not 1 <= self.max_connector_id <= 10_000:
+            raise ConfigError("max_connector_id must be between 1 and 10000")
+        if self.takeover_probe_timeout <= 0:
+            raise ConfigError("takeover_probe_timeout must be positive")
         if self.command_timeout <= 0:
             raise ConfigError("command_timeout must be positive")
         if self.firmware_max_bytes <= 0 or self.diagnostics_max_bytes <= 0:

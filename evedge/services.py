@@ -75,8 +75,10 @@ async def build_services(config: Config) -> Services:
                       admission=config.admission),
         heartbeat_interval=config.heartbeat_interval,
         boot_retry_interval=config.boot_retry_interval,
-        command_timeout=config.command_timeout)
-    chargers = ConnectedChargers(context, accounts.check_password)
+        command_timeout=config.command_timeout,
+        max_connector_id=config.max_connector_id)
+    chargers = ConnectedChargers(context, accounts.check_password,
+                                 takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,

@@ -143,7 +143,7 @@ def _postgres_database(data_dir) -> str:
 
 def make_config(tmp_path, **overrides: Any) -> Config:
     values = dict(data_dir=tmp_path, jwt_secret=TEST_SECRET, bcrypt_rounds=4,
-                  command_timeout=3.0, log_level="info")
+                  command_timeout=3.0, takeover_probe_timeout=1.0, log_level="info")
     values.update(overrides)
     if TEST_POSTGRES and "database_url" not in overrides:
         values["database_url"] = _postgres_database(values["data_dir"])
@@ -236,8 +236,9 @@ async def raw_charger(server):
     import contextlib
 
     @contextlib.asynccontextmanager
-    async def connect(charger_id: str, subprotocols=("ocpp1.6",), **kwargs):
-        async with websockets.connect(f"{server.ocpp_url}/{charger_id}",
+    async def connect(charger_id: str, subprotocols=("ocpp1.6",), url: str | None = None,
+                      **kwargs):
+        async with websockets.connect(f"{url or server.ocpp_url}/{charger_id}",
                                       subprotocols=list(subprotocols) or None,
                                       open_timeout=5, **kwargs) as ws:
             yield RawCharger(ws)

@@ -99,12 +99,16 @@ async def test_missing_subprotocol_refused_when_configured(start_server):
 
 
 async def test_reconnect_replaces_the_stale_session(server, raw_charger):
+    """The field case: the charger lost its link and reconnects before the server noticed.
+    The old connection no longer answers pings, so the newcomer takes over."""
     async with raw_charger("CP-TWICE") as first:
         assert (await first.call([2, "1", "Heartbeat", {}]))[0] == 3
+        first.ws.transport.pause_reading()  # a dead link: nothing is read, no pong comes back
         async with raw_charger("CP-TWICE") as second:
-            # The old socket is closed by the server with 1000 ...
+            # The old socket is closed by the server ...
+            first.ws.transport.resume_reading()
             with pytest.raises(websockets.ConnectionClosed):
-                await asyncio.wait_for(first.ws.recv(), 5)
+                await asyncio.wait_for(first.ws.recv(), 10)
             # ... and the new one is the live session.
             assert (await second.call([2, "2", "Heartbeat", {}]))[:2] == [3, "2"]
             assert len(server.services.chargers) == 1

@@ -44,7 +44,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
-from ocpp.exceptions import InternalError, OCPPError
+from ocpp.exceptions import InternalError, OCPPError, PropertyConstraintViolationError
 from ocpp.messages import CallError, CallResult
 from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
@@ -77,6 +77,7 @@ class SessionContext:
     heartbeat_interval: int      # BootNotification.conf interval when Accepted
     boot_retry_interval: int     # ... when Pending or Rejected
     command_timeout: float       # seconds a CS->CP call waits for the answer
+    max_connector_id: int = 32   # connectorId above this is a PropertyConstraintViolation
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class Dispatcher(ChargePoint):
             if notes:
                 self._record_quirks(action, notes)
             protocol.validate(action, payload)
+            self._check_connector(payload)
             kwargs = protocol.to_snake(payload)
             self._held = held
             if route.writes:
@@ -214,6 +216,14 @@ class Dispatcher(ChargePoint):
         self._committer.when_committed(
             lambda: self._answer(frame, route, kwargs, held),
             lambda: self._write(protocol.call_error_frame(unique_id, InternalError())))
+
+    def _check_connector(self, payload: dict) -> None:
+        """connectorId within 0..max_connector_id: the schemas allow any integer, and a
+        connector 10^12 would create a status row per value a broken charger sends."""
+        connector = payload.get("connectorId")
+        if connector is not None and not 0 <= connector <= self.context.max_connector_id:
+            raise PropertyConstraintViolationError(details={
+                "cause": f"connectorId {connector} is outside 0..{self.context.max_connector_id}"})
 
     def publish(self, kind: str, key: Hashable | None = None, **data: Any) -> None:
         """A dashboard event, published once the message that caused it is committed."""

@@ -23,38 +23,56 @@ from .session import ChargePointSession
 log = logging.getLogger(__name__)
 
 Close = Callable[[int, str], None]
+Probe = Callable[[float], Awaitable[bool]]
 CheckPassword = Callable[[str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
 class Admission:
-    """A connection the registry lets in: the charger's registration status."""
+    """A connection the registry lets in: the charger's registration status, and whether
+    it proved the charger's password (HTTP Basic, security profile 1)."""
 
     registration_status: str
+    authenticated: bool = False
+
+
+@dataclass
+class _Live:
+    session: ChargePointSession
+    close: Close
+    probe: Probe
 
 
 class ConnectedChargers:
     """Owner of the connected chargers.
 
-    One live session per id (docs/decisions.md D14): a
-    charger that reconnects before its old socket was detected dead (a reconnect
-    storm after a network blip) gets the new session, and the old socket is closed.
+    One live session per id, and no takeover of a live one (docs/decisions.md D14): a
+    new connection for a connected id replaces the old one only when the old one is
+    dead (it does not answer a WebSocket ping within ``takeover_probe_timeout``), or
+    when the newcomer proved the charger's password. A charger that reconnects before
+    its old socket was noticed dead (the field case) still takes over; an impostor on
+    the site network, with a live charger on that id, is refused before the upgrade.
     """
 
-    def __init__(self, context: SessionContext, check_password: CheckPassword):
+    def __init__(self, context: SessionContext, check_password: CheckPassword,
+                 takeover_probe_timeout: float = 3.0):
         self.context = context
         self._check_password = check_password
+        self._probe_timeout = takeover_probe_timeout
+        self._live: dict[str, _Live] = {}
         self._sessions: dict[str, ChargePointSession] = {}
-        self._closers: dict[str, Close] = {}
+        self.refused_takeovers = 0
 
     # --- the lifecycle of one connection ---------------------------------------------------
 
-    async def admit(self, charger_id: str, password: tuple[str, str] | None) -> Admission:
+    async def admit(self, charger_id: str, password: tuple[str, str] | None,
+                    remote_ip: str | None = None) -> Admission:
         """Decide, before the WebSocket upgrade, whether a charger may connect.
 
         ``password`` is the HTTP Basic (user, password) pair of OCPP 1.6 security
-        profile 1, or None. Raises NotFound (unknown id, admission ``reject``) or
-        Unauthorized (the charger has a password and did not give it).
+        profile 1, or None. Raises NotFound (unknown id, admission ``reject``),
+        Unauthorized (the charger has a password and did not give it) or Conflict
+        (the id is connected, alive, and the newcomer did not prove the password).
         """
         admitted = self.context.committer.run(
             lambda: charging.admit_charger(charger_id, self.context.policy, utcnow()))
@@ -62,11 +80,25 @@ class ConnectedChargers:
             log.info("refused unknown charger %s (admission policy 'reject')", charger_id)
             raise errors.NotFound("unknown charge point id")
         status, password_hash = admitted
-        if password_hash is not None and not await self._password_ok(
-                charger_id, password, password_hash):
-            log.warning("charger %s failed HTTP Basic authentication", charger_id)
-            raise errors.Unauthorized("charger authentication failed")
-        return Admission(status)
+        authenticated = False
+        if password_hash is not None:
+            if not await self._password_ok(charger_id, password, password_hash):
+                log.warning("charger %s failed HTTP Basic authentication from %s", charger_id,
+                            remote_ip)
+                raise errors.Unauthorized("charger authentication failed")
+            authenticated = True
+        if not authenticated and await self._live_elsewhere(charger_id):
+            self.refused_takeovers += 1
+            log.warning("refused a second connection for %s from %s: the connected one "
+                        "answered a ping (set a charger password to allow takeovers)",
+                        charger_id, remote_ip)
+            raise errors.Conflict(f"charge point {charger_id} is connected")
+        return Admission(status, authenticated)
+
+    async def _live_elsewhere(self, charger_id: str) -> bool:
+        """Whether a connection for this id is open and answers a ping in time."""
+        live = self._live.get(charger_id)
+        return live is not None and await live.probe(self._probe_timeout)
 
     async def _password_ok(self, charger_id: str, given: tuple[str, str] | None,
                            password_hash: str) -> bool:
@@ -75,12 +107,12 @@ class ConnectedChargers:
             return False
         return await self._check_password(given[1], password_hash)
 
-    def connect(self, charger_id: str, send: Send, close: Close, admission: Admission,
-                remote_ip: str | None = None) -> ChargePointSession:
+    def connect(self, charger_id: str, send: Send, close: Close, probe: Probe,
+                admission: Admission, remote_ip: str | None = None) -> ChargePointSession:
         """A charger's WebSocket is open: make its session the live one."""
         session = ChargePointSession(charger_id, send, self.context,
                                      admission.registration_status)
-        self._attach(session, close)
+        self._attach(_Live(session, close, probe))
         committer, events = self.context.committer, self.context.events
         committer.run(lambda: charging.record_connection(charger_id, True, utcnow()))
         events.publish_when_committed(committer, "charger.connected", charger_id=charger_id)
@@ -97,14 +129,15 @@ class ConnectedChargers:
                                           charger_id=session.id)
         log.info("charger %s disconnected (code %s)", session.id, code)
 
-    def _attach(self, session: ChargePointSession, close: Close) -> bool:
-        """Make ``session`` the live one; returns True when it replaced an older one."""
-        old_close = self._closers.get(session.id)
-        self._sessions[session.id] = session
-        self._closers[session.id] = close
-        if old_close is not None:
-            log.info("%s reconnected; closing its previous connection", session.id)
-            old_close(1000, "replaced by a new connection")
+    def _attach(self, live: _Live) -> bool:
+        """Make ``live`` the live one; returns True when it replaced an older one."""
+        charger_id = live.session.id
+        old = self._live.get(charger_id)
+        self._live[charger_id] = live
+        self._sessions[charger_id] = live.session
+        if old is not None:
+            log.info("%s reconnected; closing its previous connection", charger_id)
+            old.close(1000, "replaced by a new connection")
             return True
         return False
 
@@ -113,7 +146,7 @@ class ConnectedChargers:
         if self._sessions.get(session.id) is not session:
             return False
         del self._sessions[session.id]
-        del self._closers[session.id]
+        del self._live[session.id]
         return True
 
     # --- what the rest of evedge asks ------------------------------------------------------
@@ -150,8 +183,8 @@ class ConnectedChargers:
         return iter(list(self._sessions.values()))
 
     def close_all(self, code: int, reason: str) -> None:
-        for close in list(self._closers.values()):
-            close(code, reason)
+        for live in list(self._live.values()):
+            live.close(code, reason)
 
 
 def _utc(timestamp: float) -> dt.datetime:

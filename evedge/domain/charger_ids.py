@@ -12,16 +12,17 @@ MAX_CHARGER_ID = 64
 
 def valid_charger_id(value: Any) -> bool:
     """The charge point ids evedge accepts, in the OCPP URL and everywhere else: 1-64
-    printable characters without '/' (the id is the last path segment)."""
+    printable characters without '/' (the id is the last path segment), and no blanks at
+    either end: "CP-1 " would be a look-alike of "CP-1" in every list and log."""
     return (isinstance(value, str) and 0 < len(value) <= MAX_CHARGER_ID
-            and value.isprintable() and "/" not in value)
+            and value.isprintable() and "/" not in value and value == value.strip())
 
 
 def check_charger_id(value: Any, field: str = "id") -> str:
     """``value`` if it is a valid charger id, else BadRequest naming ``field``."""
     if not valid_charger_id(value):
         raise errors.BadRequest(f"{field} must be 1-{MAX_CHARGER_ID} printable characters "
-                                "without '/'", field=field)
+                                "without '/' and without blanks at either end", field=field)
     return value
 
 

@@ -10,9 +10,11 @@ only when the previous one was handled (natural back-pressure).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
+import os
 from typing import TYPE_CHECKING
 
 import tornado.web
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 _TEXT = 0x1
-_STATUS = {errors.NotFound: 404, errors.Unauthorized: 401}
+_STATUS = {errors.NotFound: 404, errors.Unauthorized: 401, errors.Conflict: 409}
 
 
 def basic_credentials(header: str) -> tuple[str, str] | None:
@@ -52,6 +54,7 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         self.services = services
         self.session: ChargePointSession | None = None
         self._admission: Admission | None = None
+        self._pongs: dict[bytes, asyncio.Future] = {}
 
     async def prepare(self) -> None:
         charger_id = self.path_args[0]
@@ -63,8 +66,9 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
             raise tornado.web.HTTPError(400, "invalid charge point id")
         password = basic_credentials(self.request.headers.get("Authorization", ""))
         try:
-            self._admission = await self.services.chargers.admit(charger_id, password)
-        except (errors.NotFound, errors.Unauthorized) as exc:
+            self._admission = await self.services.chargers.admit(charger_id, password,
+                                                                 self.request.remote_ip)
+        except (errors.NotFound, errors.Unauthorized, errors.Conflict) as exc:
             if isinstance(exc, errors.Unauthorized):
                 self.set_header("WWW-Authenticate", 'Basic realm="evedge OCPP"')
             raise tornado.web.HTTPError(_STATUS[type(exc)], exc.message) from None
@@ -89,7 +93,8 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
                 return
         self.set_nodelay(True)
         self.session = self.services.chargers.connect(
-            charge_point_id, self._send, self.close, self._admission, self.request.remote_ip)
+            charge_point_id, self._send, self.close, self.probe, self._admission,
+            self.request.remote_ip)
         # Nothing reads the handshake's headers once the WebSocket is open, yet Tornado's
         # suspended HTTP1Connection._read_message holds them for the connection's life:
         # ~0.7 KiB per charger (tracemalloc, 2,000 idle chargers).
@@ -100,8 +105,32 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
             self.session.handle_frame(message)
 
     def on_close(self) -> None:
+        for waiter in self._pongs.values():
+            if not waiter.done():
+                waiter.set_result(False)
         if self.session is not None:
             self.services.chargers.disconnect(self.session, self.close_code)
+
+    async def probe(self, timeout: float) -> bool:
+        """Whether this connection is alive: it answers a WebSocket ping (RFC 6455 §5.5.2)
+        within ``timeout`` seconds. Asked when another connection claims the same id."""
+        connection = self.ws_connection
+        if connection is None or connection.is_closing():
+            return False
+        token = os.urandom(8)
+        waiter = self._pongs[token] = asyncio.get_running_loop().create_future()
+        try:
+            self.ping(token)
+            return await asyncio.wait_for(waiter, timeout)
+        except (TimeoutError, tornado.websocket.WebSocketClosedError):
+            return False
+        finally:
+            self._pongs.pop(token, None)
+
+    def on_pong(self, data: bytes) -> None:
+        waiter = self._pongs.get(data)
+        if waiter is not None and not waiter.done():
+            waiter.set_result(True)
 
     def _send(self, frame: str | bytes) -> bool:
         """Write one text frame; False when the socket is already gone.

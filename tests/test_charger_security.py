@@ -1,0 +1,87 @@
+"""The charger side on an untrusted site network: no takeover of a live charger id, ids and
+connector ids bounded. Real server, real sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+
+import pytest
+import websockets
+
+from conftest import ocpp_call
+
+BOOT = [2, "b", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
+
+
+def basic(charger_id: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{charger_id}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+async def test_a_second_connection_cannot_take_over_a_live_charger(server, raw_charger, caplog):
+    caplog.set_level(logging.WARNING, logger="evedge.chargers.registry")
+    async with raw_charger("CP-LIVE") as charger:
+        assert (await charger.call(BOOT))[2]["status"] == "Accepted"
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            async with websockets.connect(f"{server.ocpp_url}/CP-LIVE",
+                                          subprotocols=["ocpp1.6"], open_timeout=5):
+                pass
+        assert refused.value.response.status_code == 409
+        # The charger keeps its session and still receives what is meant for it.
+        assert (await charger.call([2, "h", "Heartbeat", {}]))[:2] == [3, "h"]
+        assert server.services.chargers.get("CP-LIVE").closed.done() is False
+    assert server.services.chargers.refused_takeovers == 1
+    assert any("refused a second connection for CP-LIVE" in r.getMessage()
+               for r in caplog.records)
+
+
+async def test_the_charger_password_always_takes_over(server, api, token, raw_charger):
+    patched = await api.request("PATCH", "/api/chargers/CP-PW/", {"password": "s3cret-pass"},
+                                token=token)
+    assert patched.status == 404  # not registered yet: register it first
+    created = await api.post("/api/chargers/", {"id": "CP-PW", "password": "s3cret-pass"},
+                             token=token)
+    assert created.status == 201
+    headers = basic("CP-PW", "s3cret-pass")
+    async with raw_charger("CP-PW", additional_headers=headers) as first:
+        assert (await first.call(BOOT))[2]["status"] == "Accepted"
+        with pytest.raises(websockets.InvalidStatus) as refused:  # no password: 401
+            async with websockets.connect(f"{server.ocpp_url}/CP-PW", subprotocols=["ocpp1.6"],
+                                          open_timeout=5):
+                pass
+        assert refused.value.response.status_code == 401
+        async with raw_charger("CP-PW", additional_headers=headers) as second:
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(first.ws.recv(), 5)
+            assert (await second.call([2, "h", "Heartbeat", {}]))[0] == 3
+    assert server.services.chargers.refused_takeovers == 0
+
+
+@pytest.mark.parametrize("charger_id", [" CP-1", "CP-1 ", "CP-1%20"])
+async def test_ids_with_blanks_at_either_end_are_refused(server, api, token, charger_id):
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"{server.ocpp_url}/{charger_id.replace(' ', '%20')}",
+                                      subprotocols=["ocpp1.6"], open_timeout=5):
+            pass
+    assert refused.value.response.status_code == 400
+    created = await api.post("/api/chargers/", {"id": charger_id.replace("%20", " ")},
+                             token=token)
+    assert created.status == 400 and created.body["field"] == "id"
+
+
+async def test_connector_ids_beyond_the_limit_are_refused(start_server):
+    server = await start_server(max_connector_id=4)
+    async with websockets.connect(f"{server.ocpp_url}/CP-C", subprotocols=["ocpp1.6"],
+                                  open_timeout=5) as ws:
+        status = {"connectorId": 5, "errorCode": "NoError", "status": "Available"}
+        answer = await ocpp_call(ws, [2, "s5", "StatusNotification", status])
+        assert answer[:3] == [4, "s5", "PropertyConstraintViolation"]
+        assert "connectorId 5" in answer[4]["cause"]
+        assert (await ocpp_call(ws, [2, "s4", "StatusNotification",
+                                     {**status, "connectorId": 4}]))[0] == 3
+        meter = {"connectorId": 10**12, "meterValue": [
+            {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}]}
+        answer = await ocpp_call(ws, [2, "m", "MeterValues", meter])
+        assert answer[2] == "PropertyConstraintViolation"
