@@ -125,6 +125,16 @@ class Config:
     max_connector_id: int = setting(
         32, "Highest connectorId a charger may report; larger ones get PropertyConstraintViolation."
     )
+    opening_deadline: float = setting(
+        10.0,
+        "Seconds a connection holding an opening slot has to finish its request (a WebSocket "
+        "upgrade, or a plain request's headers); slower ones are closed (slowloris).",
+    )
+    max_opening_per_address: int = setting(
+        16,
+        "Opening slots one client address may hold at once; more from it wait. Chargers behind "
+        "one NAT router share an address, so this is a share, not one each.",
+    )
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
     )
@@ -170,6 +180,9 @@ class Config:
             raise ConfigError("ws_ping_timeout must not exceed ws_ping_interval")
         if self.orphan_timeout <= 0 or self.reboot_grace <= 0:
             raise ConfigError("orphan_timeout and reboot_grace must be positive")
+        if self.opening_deadline <= 0 or self.max_opening_per_address < 1:
+            raise ConfigError("opening_deadline must be positive and max_opening_per_address "
+                              "at least 1")
         if self.max_opening_connections < 0:
             raise ConfigError("max_opening_connections must not be negative (0 = no limit)")
         if not 1 <= self.max_connector_id <= 10_000:

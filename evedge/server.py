@@ -54,7 +54,9 @@ def http_server(config: Config, services: Services) -> GatedHTTPServer:
     """
     return GatedHTTPServer(make_app(services), ssl_options=tls_context(config),
                            idle_connection_timeout=120, max_buffer_size=MAX_BUFFER_SIZE,
-                           max_opening_connections=config.max_opening_connections)
+                           max_opening_connections=config.max_opening_connections,
+                           opening_deadline=config.opening_deadline,
+                           max_opening_per_address=config.max_opening_per_address)
 
 
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:

@@ -35,8 +35,12 @@ class Gated:
         self.server, self.port = server, port
         self.api = Api(f"http://127.0.0.1:{port}")
 
-    async def open(self, request: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+    async def open(self, request: bytes, source: str = "127.0.0.1"
+                   ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A raw connection that sends ``request``; ``source`` is the client address (any
+        127.x.y.z is loopback on Linux, so tests can play several hosts)."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port,
+                                                       local_addr=(source, 0))
         writer.write(request)
         await writer.drain()
         return reader, writer
@@ -213,3 +217,45 @@ async def test_zero_means_no_gate(gated):
 def test_a_negative_cap_is_refused(tmp_path):
     with pytest.raises(ConfigError, match="max_opening_connections"):
         make_config(tmp_path, max_opening_connections=-1)
+
+
+SLOWLORIS = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "  # never finished
+HEALTH = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+async def test_a_slowloris_gives_its_slot_back_at_the_opening_deadline(gated):
+    gate = await gated(max_opening_connections=2, opening_deadline=0.5)
+    slow = [await gate.open(SLOWLORIS) for _ in range(2)]
+    await wait_until(lambda: gate.server.opening_connections == 2)
+    reader, writer = await gate.open(HEALTH, source="127.0.0.2")
+    # Served once the deadline closed the two that never finish their headers.
+    assert await asyncio.wait_for(response(reader), 5) == b"HTTP/1.1 200 OK"
+    for slow_reader, _ in slow:
+        assert await asyncio.wait_for(slow_reader.read(), 5) == b""  # closed by the server
+    assert gate.server.expired_openings == 2
+    for _, slow_writer in slow:
+        slow_writer.close()
+    writer.close()
+
+
+async def test_one_address_holds_only_its_share_of_the_slots(gated):
+    gate = await gated(max_opening_connections=4, max_opening_per_address=2,
+                       opening_deadline=30)
+    slow = [await gate.open(SLOWLORIS, source="127.0.0.3") for _ in range(5)]
+    await wait_until(lambda: gate.server.waiting_connections == 3)
+    assert gate.server.opening_connections == 2  # the other three wait, holding no slot
+    for source in ("127.0.0.1", "127.0.0.4"):
+        reader, writer = await gate.open(HEALTH, source=source)
+        assert await asyncio.wait_for(response(reader), 5) == b"HTTP/1.1 200 OK"
+        writer.close()
+    for _, slow_writer in slow:
+        slow_writer.close()
+
+
+async def wait_until(condition, timeout: float = 5) -> None:
+    """Poll a server-side counter the test cannot await otherwise (accepts happen in the
+    server's own loop callbacks)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)

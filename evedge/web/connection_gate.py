@@ -88,11 +88,21 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
     """``HTTPServer`` with ``max_opening_connections`` (0: plain Tornado, no gate)."""
 
     def initialize(self, request_callback: Any, max_opening_connections: int = 0,
+                   opening_deadline: float = 10.0, max_opening_per_address: int = 0,
                    **kwargs: Any) -> None:
         super().initialize(request_callback, **kwargs)
         self.max_opening_connections = max_opening_connections
+        # Slowloris: a connection that holds a slot must finish its opening phase within
+        # the deadline, and one address may hold only a share of the slots (not one: the
+        # chargers behind a NAT router share an address).
+        self.opening_deadline = opening_deadline
+        self.max_opening_per_address = max_opening_per_address or max_opening_connections
         self._listening: list[socket.socket] = []
-        self._opening: dict[tornado.iostream.IOStream, bool] = {}  # stream -> first request seen
+        self._opening: dict[tornado.iostream.IOStream, _Slot] = {}
+        self._per_host: collections.Counter[str] = collections.Counter()
+        self._deferred: dict[str, collections.deque[tuple[socket.socket, Any, float]]] = {}
+        self._deferred_sweep: object | None = None
+        self.expired_openings = 0  # connections closed for missing the opening deadline
         self._parked: _Parked | None = None
         self._stopping = False
         self._full_since: float | None = None  # connections wait for a slot since then
@@ -119,6 +129,10 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
             sock.close()
         if self._parked is not None:
             self._parked.close()
+        for queue in self._deferred.values():
+            for connection, _, _ in queue:
+                connection.close()
+        self._deferred.clear()
 
     @property
     def opening_connections(self) -> int:
@@ -128,7 +142,8 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
     @property
     def waiting_connections(self) -> int:
         """Accepted connections waiting for a slot."""
-        return len(self._parked) if self._parked is not None else 0
+        parked = len(self._parked) if self._parked is not None else 0
+        return parked + sum(len(queue) for queue in self._deferred.values())
 
     def _accept(self, sock: socket.socket, events: int) -> None:
         for _ in range(ACCEPTS_PER_TURN):
@@ -171,9 +186,13 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
         """Start parked connections that have something to read while slots are free."""
         parked = self._parked
         while len(self._opening) < self.max_opening_connections and not self._stopping:
-            item = parked.pop_readable()
+            item = self._next_deferred() or parked.pop_readable()
             if item is None:
                 break
+            host = _host(item[1])
+            if self._per_host[host] >= self.max_opening_per_address:
+                self._defer(host, item)  # this address holds its share; others go first
+                continue
             try:
                 self._handle_connection(*item)  # Tornado's own start: TLS, IOStream, handle_stream
             except Exception:
@@ -182,6 +201,35 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
         parked.wake_on_readable(len(self._opening) < self.max_opening_connections
                                 and not self._stopping)
         self._log_episode()
+
+    def _next_deferred(self) -> tuple[socket.socket, Any] | None:
+        """The oldest deferred connection whose address is below its share again."""
+        for host, queue in self._deferred.items():
+            if self._per_host[host] < self.max_opening_per_address:
+                connection, address, _ = queue.popleft()
+                if not queue:
+                    del self._deferred[host]
+                return connection, address
+        return None
+
+    def _defer(self, host: str, item: tuple[socket.socket, Any]) -> None:
+        loop = IOLoop.current()
+        self._deferred.setdefault(host, collections.deque()).append((*item, loop.time()))
+        if self._deferred_sweep is None:
+            self._deferred_sweep = loop.call_later(10.0, self._sweep_deferred)
+
+    def _sweep_deferred(self) -> None:
+        """Close deferred connections that waited longer than the idle timeout."""
+        self._deferred_sweep = None
+        deadline = IOLoop.current().time() - self.conn_params.header_timeout
+        for host in list(self._deferred):
+            queue = self._deferred[host]
+            while queue and queue[0][2] < deadline:
+                queue.popleft()[0].close()
+            if not queue:
+                del self._deferred[host]
+        if self._deferred and not self._stopping:
+            self._deferred_sweep = IOLoop.current().call_later(10.0, self._sweep_deferred)
 
     def _log_episode(self) -> None:
         """One line when connections start waiting for a slot, one when none waits any more."""
@@ -199,33 +247,66 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
             self._full_since = None
 
     def _release(self, stream: tornado.iostream.IOStream) -> None:
-        if self._opening.pop(stream, None) is not None:
+        slot = self._opening.pop(stream, None)
+        if slot is not None:
+            IOLoop.current().remove_timeout(slot.deadline)
+            self._per_host[slot.host] -= 1
+            if not self._per_host[slot.host]:
+                del self._per_host[slot.host]
             self._admit()
+
+    def _expire(self, stream: tornado.iostream.IOStream) -> None:
+        """The opening deadline passed: a slow or stalled client gives its slot back."""
+        slot = self._opening.get(stream)
+        if slot is None:
+            return
+        self.expired_openings += 1
+        log.debug("closing a connection from %s: opening phase longer than %g s", slot.host,
+                  self.opening_deadline)
+        stream.close()
+        self._release(stream)  # on_close may not follow for a stream never handed to HTTP
 
     # HTTPServer hooks: count a connection from its start to the end of its opening phase.
 
     def handle_stream(self, stream: tornado.iostream.IOStream, address: tuple) -> None:
         if self.max_opening_connections:
-            self._opening[stream] = False
+            host = _host(address)
+            deadline = IOLoop.current().call_later(self.opening_deadline, self._expire, stream)
+            self._opening[stream] = _Slot(host, deadline)
+            self._per_host[host] += 1
         super().handle_stream(stream, address)
 
     def start_request(self, server_conn: Any,
                       request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         delegate = super().start_request(server_conn, request_conn)
         stream = server_conn.stream
-        seen = self._opening.get(stream)
-        if seen is None:
+        slot = self._opening.get(stream)
+        if slot is None:
             return delegate
-        if seen:  # the next request on a kept-alive connection: the first one was answered
+        if slot.seen:  # the next request on a kept-alive connection: the first one was answered
             self._release(stream)
             return delegate
-        self._opening[stream] = True
+        slot.seen = True
         return _ReleaseUnlessUpgrade(delegate, self, stream)
 
     def on_close(self, server_conn: Any) -> None:
         # Also called when a WebSocket upgrade detaches the stream, right after open().
         self._release(server_conn.stream)
         super().on_close(server_conn)
+
+
+class _Slot:
+    """A connection in its opening phase: its client address and its deadline."""
+
+    __slots__ = ("host", "deadline", "seen")
+
+    def __init__(self, host: str, deadline: object) -> None:
+        self.host, self.deadline, self.seen = host, deadline, False
+
+
+def _host(address: Any) -> str:
+    """The client address of an accepted socket (IPv4/IPv6 tuple), as text."""
+    return str(address[0]) if isinstance(address, tuple) and address else str(address)
 
 
 class _ReleaseUnlessUpgrade(tornado.httputil.HTTPMessageDelegate):
