@@ -135,6 +135,16 @@ class Config:
         "Opening slots one client address may hold at once; more from it wait. Chargers behind "
         "one NAT router share an address, so this is a share, not one each.",
     )
+    charger_message_rate: float = setting(
+        10.0,
+        "Sustained frames per second read from one charger (a frame also costs one unit per "
+        "4 KiB); a charger above it is read more slowly, nothing it sends is dropped.",
+    )
+    charger_message_burst: float = setting(
+        600.0,
+        "Frames a charger may send at full speed above charger_message_rate (an offline queue "
+        "replayed after an outage goes through unslowed).",
+    )
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
     )
@@ -182,6 +192,9 @@ class Config:
             raise ConfigError("orphan_timeout and reboot_grace must be positive")
         if self.opening_deadline <= 0 or self.max_opening_per_address < 1:
             raise ConfigError("opening_deadline must be positive and max_opening_per_address "
+                              "at least 1")
+        if self.charger_message_rate <= 0 or self.charger_message_burst < 1:
+            raise ConfigError("charger_message_rate must be positive and charger_message_burst "
                               "at least 1")
         if self.max_opening_connections < 0:
             raise ConfigError("max_opening_connections must not be negative (0 = no limit)")

@@ -85,7 +85,7 @@ async def build_services(config: Config) -> Services:
         chargers=chargers,
         commands=Commands(chargers, config.command_timeout),
         charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
-        health=HealthCheck(committer, chargers),
+        health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
         housekeeping=Housekeeping(config, committer, chargers, events),
         firmware=files.FileStore(config.data_dir / "firmware", config.firmware_max_bytes,
                                  "firmware file", min_free_bytes=config.min_free_bytes),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 
 import pytest
@@ -85,3 +86,48 @@ async def test_connector_ids_beyond_the_limit_are_refused(start_server):
             {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": "1"}]}]}
         answer = await ocpp_call(ws, [2, "m", "MeterValues", meter])
         assert answer[2] == "PropertyConstraintViolation"
+
+
+async def test_a_flooding_charger_is_read_more_slowly_and_loses_nothing(start_server):
+    server = await start_server(charger_message_rate=100, charger_message_burst=200)
+    url = f"{server.ocpp_url}"
+    async with websockets.connect(f"{url}/CP-FLOOD", subprotocols=["ocpp1.6"]) as flood, \
+            websockets.connect(f"{url}/CP-QUIET", subprotocols=["ocpp1.6"]) as quiet:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        for n in range(500):  # pipelined, as fast as the socket takes them
+            await flood.send(f'[2,"f{n}","Heartbeat",{{}}]')
+        # Meanwhile another charger is answered at once.
+        quiet_started = loop.time()
+        assert (await ocpp_call(quiet, [2, "q", "Heartbeat", {}]))[:2] == [3, "q"]
+        assert loop.time() - quiet_started < 2
+        answers = [json.loads(await asyncio.wait_for(flood.recv(), 10)) for _ in range(500)]
+        elapsed = loop.time() - started
+    assert [a[1] for a in answers] == [f"f{n}" for n in range(500)]  # all, in order
+    assert all(a[0] == 3 for a in answers)
+    # 200 at full speed, the other 300 at 100 per second: paced, not refused.
+    assert elapsed >= 2.5
+
+
+async def test_an_offline_queue_replay_goes_through_at_full_speed(start_server):
+    server = await start_server()  # the defaults: burst 600
+    async with websockets.connect(f"{server.ocpp_url}/CP-REPLAY",
+                                  subprotocols=["ocpp1.6"]) as ws:
+        started = asyncio.get_running_loop().time()
+        for n in range(400):
+            meter = {"connectorId": 1, "meterValue": [
+                {"timestamp": "2026-01-01T00:00:00Z", "sampledValue": [{"value": str(n)}]}]}
+            await ws.send(json.dumps([2, f"m{n}", "MeterValues", meter]))
+        answers = [json.loads(await asyncio.wait_for(ws.recv(), 10)) for _ in range(400)]
+        assert all(a[0] == 3 for a in answers)
+        assert asyncio.get_running_loop().time() - started < 8  # not paced at 10 per second
+
+
+async def test_healthz_is_503_when_the_data_volume_is_below_the_floor(start_server, caplog):
+    caplog.set_level(logging.ERROR, logger="evedge.health")
+    server = await start_server(min_free_bytes=2**62)  # more than any disk has free
+    for _ in range(3):
+        answer = await server.api.get("/healthz")
+        assert answer.status == 503 and "min_free_bytes" in answer.body["error"]
+    # Said once, not per request.
+    assert sum("unhealthy" in r.getMessage() for r in caplog.records) == 1

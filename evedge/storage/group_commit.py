@@ -43,6 +43,7 @@ class GroupCommit:
         self._txn = None
         self._rows: dict[str, list[tuple]] = {}
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
+        self.failed_batches = 0  # consecutive batches whose commit failed
 
     @property
     def in_transaction(self) -> bool:
@@ -118,12 +119,28 @@ class GroupCommit:
                 txn.__exit__(type(exc), exc, exc.__traceback__)  # rolls back
                 raise
             txn.__exit__(None, None, None)
-        except Exception:
+        except Exception as exc:
             # Nothing of this batch was acknowledged, so nothing is lost: the chargers
             # get a CALLERROR and retry (OCPP 1.6 §4.2 / transaction message retries).
-            log.exception("commit failed; %d answers turned into errors", len(pending))
+            self._failed(exc, len(pending))
             for _, failed in pending:
                 failed()
             return
+        if self.failed_batches:
+            log.warning("commits succeed again, after %d failed batches", self.failed_batches)
+            self.failed_batches = 0
         for ok, _ in pending:
             ok()
+
+    @property
+    def failing(self) -> bool:
+        """Whether the last commit failed (``/healthz`` answers 503 meanwhile)."""
+        return self.failed_batches > 0
+
+    def _failed(self, exc: Exception, answers: int) -> None:
+        """One log line per failure episode, with the cause; the rest are counted."""
+        if not self.failed_batches:
+            log.error("database commit failed (%s: %s); answers become errors until a commit "
+                      "succeeds (%d in this batch)", type(exc).__name__, exc, answers)
+            log.debug("commit failure", exc_info=exc)
+        self.failed_batches += 1

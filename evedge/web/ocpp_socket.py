@@ -15,7 +15,7 @@ import base64
 import binascii
 import logging
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable
 
 import tornado.web
 import tornado.websocket
@@ -23,6 +23,7 @@ from tornado.iostream import StreamClosedError
 
 from .. import errors
 from ..domain.charger_ids import valid_charger_id
+from .backpressure import TokenBucket
 
 if TYPE_CHECKING:
     from ..chargers.registry import Admission
@@ -55,6 +56,8 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         self.session: ChargePointSession | None = None
         self._admission: Admission | None = None
         self._pongs: dict[bytes, asyncio.Future] = {}
+        config = services.config
+        self._bucket = TokenBucket(config.charger_message_rate, config.charger_message_burst)
 
     async def prepare(self) -> None:
         charger_id = self.path_args[0]
@@ -100,9 +103,14 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         # ~0.7 KiB per charger (tracemalloc, 2,000 idle chargers).
         self.request.headers.clear()
 
-    def on_message(self, message: str | bytes) -> None:
-        if self.session is not None:
-            self.session.handle_frame(message)
+    def on_message(self, message: str | bytes) -> Awaitable[None] | None:
+        if self.session is None:
+            return None
+        self.session.handle_frame(message)
+        wait = self._bucket.take(len(message))
+        # Tornado awaits what on_message returns before it reads the next frame: a charger
+        # above its rate is read more slowly (backpressure.py), nothing it sent is dropped.
+        return asyncio.sleep(wait) if wait else None
 
     def on_close(self) -> None:
         for waiter in self._pongs.values():
