@@ -148,6 +148,17 @@ class Config:
     max_message_size: int = setting(
         256 * 1024, "Largest WebSocket frame accepted from a charger, in bytes."
     )
+    request_body_timeout: float = setting(
+        30.0, "Seconds a client has to send a request body (file uploads: upload_timeout)."
+    )
+    upload_timeout: float = setting(
+        3600.0, "Seconds a firmware or diagnostics upload may take to arrive."
+    )
+    max_buffered_bodies: int = setting(
+        64 * 1024 * 1024,
+        "Bytes of request bodies held in memory at once, over all connections (file uploads "
+        "stream to disk and do not count); a body beyond it is refused and its connection closed.",
+    )
     firmware_max_bytes: int = setting(
         256 * 1024 * 1024, "Largest firmware file accepted for upload, in bytes (larger: 413)."
     )
@@ -204,6 +215,10 @@ class Config:
             raise ConfigError("takeover_probe_timeout must be positive")
         if self.command_timeout <= 0:
             raise ConfigError("command_timeout must be positive")
+        if min(self.request_body_timeout, self.upload_timeout) <= 0 \
+                or self.max_buffered_bodies < 1024 * 1024:
+            raise ConfigError("request_body_timeout and upload_timeout must be positive, "
+                              "max_buffered_bodies at least 1 MiB")
         if self.firmware_max_bytes <= 0 or self.diagnostics_max_bytes <= 0:
             raise ConfigError("firmware_max_bytes and diagnostics_max_bytes must be positive")
         if self.min_free_bytes < 0:

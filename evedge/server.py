@@ -17,8 +17,10 @@ log = logging.getLogger(__name__)
 
 # Largest request body read into memory, and with it Tornado's default max_body_size
 # (100 MB otherwise). No handler needs more: JSON and CSV bodies are small, and file
-# uploads stream to disk and set their own limit per request (web/files.py).
-MAX_BUFFER_SIZE = 16 * 1024 * 1024
+# uploads stream to disk and set their own limit (and body timeout) per request
+# (web/files.py). How many such bodies may be in flight at once is capped too
+# (max_buffered_bodies, web/connection_gate.py).
+MAX_BUFFER_SIZE = 4 * 1024 * 1024
 
 
 def tune_garbage_collector() -> None:
@@ -54,6 +56,8 @@ def http_server(config: Config, services: Services) -> GatedHTTPServer:
     """
     return GatedHTTPServer(make_app(services), ssl_options=tls_context(config),
                            idle_connection_timeout=120, max_buffer_size=MAX_BUFFER_SIZE,
+                           body_timeout=config.request_body_timeout,
+                           max_buffered_bodies=config.max_buffered_bodies,
                            max_opening_connections=config.max_opening_connections,
                            opening_deadline=config.opening_deadline,
                            max_opening_per_address=config.max_opening_per_address)

@@ -131,3 +131,27 @@ async def test_healthz_is_503_when_the_data_volume_is_below_the_floor(start_serv
         assert answer.status == 503 and "min_free_bytes" in answer.body["error"]
     # Said once, not per request.
     assert sum("unhealthy" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_bodies_in_flight_are_capped_and_slow_ones_time_out(start_server):
+    server = await start_server(max_buffered_bodies=2 * 1024 * 1024, request_body_timeout=1)
+    port = server.port
+
+    async def slow_body(size: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /api/auth/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\n"
+                     + f"Content-Length: {size}\r\n\r\n".encode() + b"x" * (size - 10))
+        await writer.drain()
+        return reader, writer
+
+    first = await slow_body(1_500_000)   # held, 10 bytes short
+    second = await slow_body(1_500_000)  # would take the total over 2 MiB
+    assert (await asyncio.wait_for(second[0].readline(), 5)).startswith(b"HTTP/1.1 400")
+    assert server.http.buffered_bodies <= 2 * 1024 * 1024
+    # The held one times out after request_body_timeout, and its bytes are freed.
+    assert await asyncio.wait_for(first[0].read(), 10) == b""
+    assert server.http.buffered_bodies == 0
+    assert (await server.api.get("/healthz")).status == 200
+    for _, writer in (first, second):
+        writer.close()

@@ -71,3 +71,13 @@ def test_tornado_private_methods_keep_their_signatures():
         tornado.http1connection.HTTP1ConnectionParameters).parameters
     assert "self.stream = stream" in inspect.getsource(
         tornado.http1connection.HTTP1ServerConnection.__init__)
+
+
+def test_the_routing_delegate_exposes_the_handler_delegate_and_its_streaming_flag():
+    """web/connection_gate._BodyBudget tells streamed uploads from buffered bodies by these."""
+    import tornado.routing
+    import tornado.web
+    assert "self.delegate = self.router.find_handler(request)" in inspect.getsource(
+        tornado.routing._RoutingDelegate.headers_received)
+    assert "self.stream_request_body = _has_stream_request_body(" in inspect.getsource(
+        tornado.web._HandlerDelegate.__init__)

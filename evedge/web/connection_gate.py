@@ -56,7 +56,8 @@ one core here) times those seconds.
 Tornado 6.6 internals this relies on (``tests/test_library_internals.py``):
 ``TCPServer._handle_connection(connection, address)``, ``HTTPServer.conn_params``
 (its ``header_timeout``), the ``handle_stream``/``start_request``/``on_close``
-hooks, and ``HTTP1ServerConnection.stream``.
+hooks, ``HTTP1ServerConnection.stream``, and for the body budget
+``routing._RoutingDelegate.delegate`` and ``web._HandlerDelegate.stream_request_body``.
 """
 
 from __future__ import annotations
@@ -89,8 +90,12 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
 
     def initialize(self, request_callback: Any, max_opening_connections: int = 0,
                    opening_deadline: float = 10.0, max_opening_per_address: int = 0,
-                   **kwargs: Any) -> None:
+                   max_buffered_bodies: int = 0, **kwargs: Any) -> None:
         super().initialize(request_callback, **kwargs)
+        # Request bodies Tornado holds in memory (not streamed uploads), over all connections:
+        # forty slow 16 MiB bodies would otherwise hold 600 MiB of a 1 GB box.
+        self.max_buffered_bodies = max_buffered_bodies
+        self.buffered_bodies = 0
         self.max_opening_connections = max_opening_connections
         # Slowloris: a connection that holds a slot must finish its opening phase within
         # the deadline, and one address may hold only a share of the slots (not one: the
@@ -279,6 +284,8 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
     def start_request(self, server_conn: Any,
                       request_conn: Any) -> tornado.httputil.HTTPMessageDelegate:
         delegate = super().start_request(server_conn, request_conn)
+        if self.max_buffered_bodies:
+            delegate = _BodyBudget(delegate, self)
         stream = server_conn.stream
         slot = self._opening.get(stream)
         if slot is None:
@@ -293,6 +300,53 @@ class GatedHTTPServer(tornado.httpserver.HTTPServer):
         # Also called when a WebSocket upgrade detaches the stream, right after open().
         self._release(server_conn.stream)
         super().on_close(server_conn)
+
+
+class _BodyBudget(tornado.httputil.HTTPMessageDelegate):
+    """Counts the bytes of a request body Tornado buffers against the server's budget.
+
+    Streamed uploads (handlers with ``stream_request_body``) write to disk as they
+    read and are not counted. Over the budget, the request is refused as a malformed
+    one: Tornado answers 400 and closes the connection, and its bytes are freed.
+    """
+
+    __slots__ = ("delegate", "server", "counted", "streams")
+
+    def __init__(self, delegate: tornado.httputil.HTTPMessageDelegate,
+                 server: GatedHTTPServer) -> None:
+        self.delegate, self.server, self.counted, self.streams = delegate, server, 0, False
+
+    def headers_received(self, start_line: Any, headers: tornado.httputil.HTTPHeaders
+                         ) -> Awaitable[None] | None:
+        result = self.delegate.headers_received(start_line, headers)
+        # web.Application's _RoutingDelegate has found the handler's delegate by now.
+        handler = getattr(self.delegate, "delegate", None)
+        self.streams = bool(getattr(handler, "stream_request_body", False))
+        return result
+
+    def data_received(self, chunk: bytes) -> Awaitable[None] | None:
+        if not self.streams:
+            server = self.server
+            if server.buffered_bodies + len(chunk) > server.max_buffered_bodies:
+                self._release()
+                log.warning("refusing a request body: %d bytes of bodies in flight already "
+                            "(max_buffered_bodies)", server.buffered_bodies)
+                raise tornado.httputil.HTTPInputError("too many request bodies in flight")
+            server.buffered_bodies += len(chunk)
+            self.counted += len(chunk)
+        return self.delegate.data_received(chunk)
+
+    def finish(self) -> None:
+        self._release()
+        self.delegate.finish()
+
+    def on_connection_close(self) -> None:
+        self._release()
+        self.delegate.on_connection_close()
+
+    def _release(self) -> None:
+        self.server.buffered_bodies -= self.counted
+        self.counted = 0
 
 
 class _Slot:

@@ -108,6 +108,8 @@ class UploadHandler(ApiHandler):
         # enforced while writing and answered with a JSON 413; the margin keeps Tornado's
         # check from firing first.
         self.request.connection.set_max_body_size(limit + multipart.OVERHEAD)
+        # A firmware image over a slow site link takes longer than a JSON body may.
+        self.request.connection.set_body_timeout(self.services.config.upload_timeout)
 
     def data_received(self, chunk: bytes) -> None:
         if self._finished or self._write is None:
