@@ -165,6 +165,16 @@ class Config:
     diagnostics_max_bytes: int = setting(
         64 * 1024 * 1024, "Largest diagnostics file a charger may upload, in bytes (larger: 413)."
     )
+    diagnostics_quota_per_charger: int = setting(
+        256 * 1024 * 1024, "Bytes of diagnostics files one charger may keep on the box (507)."
+    )
+    diagnostics_quota_total: int = setting(
+        1024 * 1024 * 1024, "Bytes of diagnostics files all chargers together may keep (507)."
+    )
+    diagnostics_grant_ttl: int = setting(
+        2 * 86400,
+        "Seconds a diagnostics location handed to a charger stays valid (it is single-use).",
+    )
     min_free_bytes: int = setting(
         64 * 1024 * 1024,
         "Free space, in bytes, every upload must leave on the data_dir volume, so that the "

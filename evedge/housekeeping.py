@@ -1,5 +1,5 @@
-"""Periodic upkeep: last-seen times, orphaned transactions, expired reservations and
-tokens, and the meter-sample retention.
+"""Periodic upkeep: last-seen times, orphaned transactions, expired reservations, tokens
+and upload grants, and the meter-sample retention.
 
 :meth:`Housekeeping.run` does one synchronous round (tests call it directly with
 the time they want); :meth:`Housekeeping.every` runs it on the event loop.
@@ -14,7 +14,7 @@ import time
 
 from .chargers.registry import ConnectedChargers
 from .config import Config
-from .domain import charging
+from .domain import charging, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .storage import sql
@@ -53,6 +53,7 @@ class Housekeeping:
             cutoff = now - dt.timedelta(days=config.meter_retention_days)
             committer.run(lambda: sql.delete_samples_before(cutoff))
         committer.run(Accounts.purge_expired)
+        committer.run(lambda: upload_grants.purge(now))
         return closed
 
     def flush_last_seen(self) -> None:

@@ -89,9 +89,11 @@ async def build_services(config: Config) -> Services:
         housekeeping=Housekeeping(config, committer, chargers, events),
         firmware=files.FileStore(config.data_dir / "firmware", config.firmware_max_bytes,
                                  "firmware file", min_free_bytes=config.min_free_bytes),
-        diagnostics=files.DiagnosticsStore(config.data_dir / "diagnostics",
-                                           config.diagnostics_max_bytes,
-                                           min_free_bytes=config.min_free_bytes),
+        diagnostics=files.DiagnosticsStore(
+            config.data_dir / "diagnostics", config.diagnostics_max_bytes,
+            min_free_bytes=config.min_free_bytes,
+            quota_per_charger=config.diagnostics_quota_per_charger,
+            quota_total=config.diagnostics_quota_total),
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
     )

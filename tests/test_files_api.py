@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import random
+import shutil
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 import tornado.httpclient
@@ -365,21 +367,47 @@ async def test_upload_is_streamed_past_the_servers_buffer_limit(tmp_path):
 # --- Layer 2: diagnostics over HTTP ---------------------------------------------------------
 
 
-async def test_diagnostics_from_unknown_chargers_are_404(server, api):
-    assert (await put(api, "/diagnostics/CP-NOPE/diag.log", b"log")).status == 404
-    assert (await post_form(api, "/diagnostics/CP-NOPE/",
-                            form(("file", "diag.log", b"log")))).status == 404
+async def location(server, tokens, charger_id: str) -> str:
+    """A GetDiagnostics location for the charger: its path on the box, with its token."""
+    answer = await server.api.get(f"/api/diagnostics/location/{quote(charger_id, safe='')}/",
+                                  token=tokens["operator"])
+    assert answer.status == 200, answer.body
+    return answer.body["location"].removeprefix(server.http_url)
+
+
+async def test_diagnostics_need_a_location_the_box_handed_out(server, api, tokens):
+    Charger.create(id="CP-G")
+    for path in ("/diagnostics/CP-G/diag.log", "/diagnostics/CP-G/",
+                 "/diagnostics/CP-G/not-a-token/", "/diagnostics/CP-G/not-a-token/diag.log"):
+        refused = await put(api, path, b"log")
+        assert refused.status == 403 and "GetDiagnostics" in refused.body["error"], path
+    granted = await location(server, tokens, "CP-G")
+    assert (await put(api, granted + "diag.log", b"log")).status == 201
+    # Single-use: the same location cannot bring a second file.
+    assert (await put(api, granted + "again.log", b"log")).status == 403
+    # A grant is bound to its charger.
+    Charger.create(id="CP-H")
+    other = await location(server, tokens, "CP-H")
+    assert (await put(api, other.replace("CP-H", "CP-G") + "x.log", b"log")).status == 403
+    assert [f.name for f in server.services.diagnostics.for_charger("CP-G").list()] == \
+        ["diag.log"]
+
+
+async def test_diagnostics_from_unknown_chargers_are_404(server, api, tokens):
+    assert (await put(api, "/diagnostics/CP-NOPE/token/diag.log", b"log")).status == 404
+    assert (await api.get("/api/diagnostics/location/CP-NOPE/",
+                          token=tokens["operator"])).status == 404
     assert not (server.config.data_dir / "diagnostics").exists()
 
 
 async def test_diagnostics_upload_list_download_and_delete(server, api, tokens):
     Charger.create(id="CP-DIAG")
     log_bytes, zipped = payload(2 * 1024 * 1024, seed=5), payload(5000, seed=6)
-    by_put = await put(api, "/diagnostics/CP-DIAG/diag1.log", log_bytes)
+    by_put = await put(api, await location(server, tokens, "CP-DIAG") + "diag1.log", log_bytes)
     assert by_put.status == 201, by_put.body
     assert by_put.body["name"] == "diag1.log" and by_put.body["size"] == len(log_bytes)
     assert by_put.body["sha256"] == hashlib.sha256(log_bytes).hexdigest()
-    by_form = await post_form(api, "/diagnostics/CP-DIAG/",
+    by_form = await post_form(api, await location(server, tokens, "CP-DIAG"),
                               form(("file", "diag 2026-01-31T10:00:00.zip", zipped)))
     assert by_form.status == 201 and by_form.body["name"] == "diag_2026-01-31T10_00_00.zip"
 
@@ -407,27 +435,33 @@ async def test_diagnostics_upload_list_download_and_delete(server, api, tokens):
 
 async def test_diagnostics_firmware_quirks_raw_post_and_put_without_a_name(server, api, tokens):
     Charger.create(id="CP-Q")
-    raw_post = await api.request("POST", "/diagnostics/CP-Q/", raw=b"raw log",
+    raw_post = await api.request("POST", await location(server, tokens, "CP-Q"), raw=b"raw log",
                                  headers={"Content-Type": "application/octet-stream"})
     assert raw_post.status == 201 and raw_post.body["name"].startswith("diagnostics-")
-    nameless_part = await post_form(api, "/diagnostics/CP-Q/", form(("file", None, b"log")))
+    nameless_part = await post_form(api, await location(server, tokens, "CP-Q"),
+                                    form(("file", None, b"log")))
     assert nameless_part.status == 201
-    retried = await put(api, "/diagnostics/CP-Q/same.log", b"second try")
-    again = await put(api, "/diagnostics/CP-Q/same.log", b"third try")
-    assert retried.status == again.status == 201
+    # A second file of the same name never replaces the first.
+    first = await put(api, await location(server, tokens, "CP-Q") + "same.log", b"second try")
+    again = await put(api, await location(server, tokens, "CP-Q") + "same.log", b"third try")
+    assert first.status == again.status == 201
+    assert (first.body["name"], again.body["name"]) == ("same.log", "same-2.log")
+    store = server.services.diagnostics.for_charger("CP-Q")
+    assert store.open("same.log").read() == b"second try"
     listed = await api.get("/api/diagnostics/?charger=CP-Q", token=tokens["viewer"])
-    assert len(listed.body["items"]) == 3
+    assert len(listed.body["items"]) == 4
 
 
 @pytest.mark.sqlite_only
-async def test_diagnostics_uploads_stay_inside_the_charger_directory(server, api):
+async def test_diagnostics_uploads_stay_inside_the_charger_directory(server, api, tokens):
     Charger.create(id="CP-T")
     Charger.create(id="..")
     data_dir = server.config.data_dir
     before = files_under(data_dir)
-    escaped = await put(api, "/diagnostics/CP-T/..%2F..%2Fevedge.db", b"not a database")
+    escaped = await put(api, await location(server, tokens, "CP-T") + "..%2F..%2Fevedge.db",
+                        b"not a database")
     assert escaped.status == 201 and escaped.body["name"] == "evedge.db"
-    dotted = await put(api, "/diagnostics/%2E%2E/x.log", b"log")
+    dotted = await put(api, await location(server, tokens, "..") + "x.log", b"log")
     assert dotted.status == 201
     added = files_under(data_dir) - before
     assert {p for p in added if not Path(p).name.startswith(".")} == {
@@ -438,21 +472,67 @@ async def test_diagnostics_uploads_stay_inside_the_charger_directory(server, api
 async def test_diagnostics_over_the_limit_is_413(start_server):
     server = await start_server(diagnostics_max_bytes=1000)
     api = server.api
+    tokens = {"operator": (await api.register())["access"]}
     Charger.create(id="CP-BIG")
-    assert (await put(api, "/diagnostics/CP-BIG/big.log", b"x" * 4000)).status == 413
-    assert (await post_form(api, "/diagnostics/CP-BIG/",
+    assert (await put(api, await location(server, tokens, "CP-BIG") + "big.log",
+                      b"x" * 4000)).status == 413
+    assert (await post_form(api, await location(server, tokens, "CP-BIG"),
                             form(("file", "big.log", b"x" * 4000)))).status == 413
     assert files_under(server.config.data_dir / "diagnostics") == set()
+
+
+async def test_diagnostics_quotas_per_charger_and_in_all(start_server):
+    server = await start_server(diagnostics_quota_per_charger=6000, diagnostics_quota_total=9000)
+    api = server.api
+    tokens = {"operator": (await api.register())["access"]}
+    for charger_id in ("CP-A", "CP-B"):
+        Charger.create(id=charger_id)
+    assert (await put(api, await location(server, tokens, "CP-A") + "1.log",
+                      b"a" * 5000)).status == 201
+    full = await put(api, await location(server, tokens, "CP-A") + "2.log", b"a" * 2000)
+    assert full.status == 507 and "CP-A" in full.body["error"]
+    assert (await put(api, await location(server, tokens, "CP-B") + "1.log",
+                      b"b" * 3000)).status == 201
+    box_full = await put(api, await location(server, tokens, "CP-B") + "2.log", b"b" * 2000)
+    assert box_full.status == 507 and "of the box" in box_full.body["error"]
+
+
+async def test_concurrent_uploads_hold_the_free_space_floor_exactly(start_server, tmp_path):
+    """Many uploads at once, each of unknown size (chunked): together they may not take the
+    volume's free space below min_free_bytes, however they interleave."""
+    room = 3 * 1024 * 1024  # what the floor leaves for uploads, beyond the database's growth
+    server = await start_server(min_free_bytes=shutil.disk_usage(tmp_path).free - room)
+    tokens = {"operator": (await server.api.register())["access"]}
+    Charger.create(id="CP-F")
+    chunk = b"f" * (256 * 1024)
+
+    async def produce(write):  # a body producer: sent chunked, of unknown size
+        for _ in range(8):
+            await write(chunk)
+
+    async def upload(n: int) -> int:
+        path = await location(server, tokens, "CP-F")
+        answer = await fetch(f"{server.http_url}{path}{n}.log", method="PUT",
+                             body_producer=produce,
+                             headers={"Content-Type": "application/octet-stream"})
+        return answer.code
+
+    codes = await asyncio.gather(*(upload(n) for n in range(6)))  # 12 MiB asked for
+    assert set(codes) <= {201, 507, 599} and 507 in codes  # 599: closed while sending
+    stored = sum(f.size for f in server.services.diagnostics.for_charger("CP-F").list())
+    assert stored <= room
 
 
 async def test_diagnostics_location_for_get_diagnostics(server, api, tokens):
     Charger.create(id="CP 7")
     answer = await api.get("/api/diagnostics/location/CP%207/", token=tokens["operator"])
     assert answer.status == 200
-    assert answer.body == {"location": f"{server.http_url}/diagnostics/CP%207/"}
+    assert answer.body["location"].startswith(f"{server.http_url}/diagnostics/CP%207/")
+    assert answer.body["location"].endswith("/") and answer.body["expires_at"].endswith("Z")
     assert (await api.get("/api/diagnostics/location/CP%207/",
                           token=tokens["viewer"])).status == 403
     assert (await api.get("/api/diagnostics/location/CP-NOPE/",
                           token=tokens["operator"])).status == 404
-    uploaded = await post_form(api, "/diagnostics/CP%207/", form(("file", "d.log", b"log")))
+    uploaded = await post_form(api, answer.body["location"].removeprefix(server.http_url),
+                               form(("file", "d.log", b"log")))
     assert uploaded.status == 201 and uploaded.body["charger_id"] == "CP 7"

@@ -351,11 +351,15 @@ async def test_charger_and_command_answers_match_their_schemas(api, document, li
         f"/api/transactions/{start.transaction_id}/", token=token))
     assert transaction["meter_samples"] and not transaction["active"]
     answers.check("GET", "/api/command-log/", await api.get("/api/command-log/", token=token))
-    answers.check("GET", "/api/diagnostics/location/{charger_id}/",
-                  await api.get("/api/diagnostics/location/CP-DOC/", token=token))
-    answers.check("PUT", "/diagnostics/{charger_id}/{name}", await api.request(
-        "PUT", "/diagnostics/CP-DOC/diag.zip", raw=b"PK", headers={
+    granted = answers.check("GET", "/api/diagnostics/location/{charger_id}/",
+                            await api.get("/api/diagnostics/location/CP-DOC/", token=token))
+    location = granted["location"].removeprefix(api.base)
+    answers.check("PUT", "/diagnostics/{charger_id}/{token}/{name}", await api.request(
+        "PUT", location + "diag.zip", raw=b"PK", headers={
             "Content-Type": "application/octet-stream"}))
+    answers.check("PUT", "/diagnostics/{charger_id}/{token}", await api.request(
+        "PUT", "/diagnostics/CP-DOC/diag.zip", raw=b"PK", headers={
+            "Content-Type": "application/octet-stream"}))  # no grant: 403
     answers.check("GET", "/api/diagnostics/", await api.get("/api/diagnostics/", token=token))
     answers.check("PATCH", "/api/chargers/{charger_id}/", await api.request(
         "PATCH", "/api/chargers/CP-DOC/", {"label": "bay 3"}, token=token))

@@ -35,7 +35,6 @@ MAX_NAME_LENGTH = 128
 # connection; no upload over the site network takes a day.
 STALE_PART_SECONDS = 24 * 3600
 
-_SPACE_CHECK_EVERY = 8 * 1024 * 1024
 _PART_PREFIX, _PART_SUFFIX = ".upload-", ".part"
 _NAME_CHARS = re.compile(r"[A-Za-z0-9._+-]+")
 _UNSAFE_CHARS = re.compile(r"[^A-Za-z0-9._+-]")
@@ -162,21 +161,42 @@ class FileStore:
     def open(self, name: str) -> BinaryIO:
         return open(self.existing_path(name), "rb")
 
-    def begin(self, name: str, *, overwrite: bool = False,
-              expected_size: int | None = None) -> Upload:
+    def begin(self, name: str, *, overwrite: bool = False, unique: bool = False,
+              expected_size: int | None = None, quota: Quota | None = None) -> Upload:
         """Start receiving ``name``: checks the name, the limit and free space up front,
-        so a client that announces its size learns of a refusal before it sends."""
+        so a client that announces its size learns of a refusal before it sends.
+
+        ``unique``: never replace a file; a taken name becomes ``name-2``, ``name-3``...
+        ``quota``: a further budget the bytes count against (diagnostics per charger).
+        """
         path = self.path(name)
-        if not overwrite and path.exists():
+        if unique:
+            path = self._free_name(path)
+        elif not overwrite and path.exists():
             raise errors.Conflict(f"{self.label} {name} already exists (use overwrite=1)",
                                   field="name")
         if expected_size is not None and expected_size > self.max_bytes:
             raise too_large(self.max_bytes)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        if quota is not None:
+            quota.reserve(expected_size or 0)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._purge_stale_parts()
         self.require_free_space(expected_size or 0)
         fd, temp = tempfile.mkstemp(prefix=_PART_PREFIX, suffix=_PART_SUFFIX, dir=self.directory)
-        return Upload(self, path, Path(temp), os.fdopen(fd, "wb"), overwrite)
+        return Upload(self, path, Path(temp), os.fdopen(fd, "wb"), overwrite, unique, quota)
+
+    def _free_name(self, path: Path) -> Path:
+        """``path``, or the first of ``stem-2.ext``, ``stem-3.ext``... that does not exist."""
+        stem, suffix = _split_name(path.name)
+        candidate, n = path, 1
+        while candidate.exists():
+            n += 1
+            candidate = path.with_name(check_name(f"{stem[:MAX_NAME_LENGTH - 12]}-{n}{suffix}"))
+        return candidate
+
+    def usage(self) -> int:
+        """Bytes of the complete files here (temporary files and sidecars not counted)."""
+        return sum(f.size for f in self.list())
 
     def require_free_space(self, more: int) -> None:
         """InsufficientStorage unless ``more`` bytes still leave ``min_free_bytes`` free."""
@@ -214,21 +234,23 @@ class Upload:
     """
 
     def __init__(self, store: FileStore, path: Path, temp: Path, file: BinaryIO,
-                 overwrite: bool):
+                 overwrite: bool, unique: bool = False, quota: Quota | None = None):
         self.store, self.path, self.temp, self.overwrite = store, path, temp, overwrite
+        self.unique, self.quota = unique, quota
         self._file = file
         self._hash = hashlib.sha256()
         self.received = 0
-        self._next_space_check = _SPACE_CHECK_EVERY
         self.done = False
 
     def write(self, chunk: bytes) -> None:
         self.received += len(chunk)
         if self.received > self.store.max_bytes:
             raise too_large(self.store.max_bytes)
-        if self.received >= self._next_space_check:  # for chunked bodies of unknown size
-            self._next_space_check += _SPACE_CHECK_EVERY
-            self.store.require_free_space(0)
+        if self.quota is not None:
+            self.quota.grow(self.received)
+        # Before every chunk: uploads run one chunk at a time on the event loop, so
+        # checking here holds the free-space floor exactly, however many run at once.
+        self.store.require_free_space(len(chunk))
         self._hash.update(chunk)
         self._file.write(chunk)
 
@@ -242,7 +264,7 @@ class Upload:
             os.fsync(self._file.fileno())
             self._file.close()
             st = self.temp.stat()
-            created = _publish(self.temp, self.path, self.overwrite, self.store.label)
+            created = self._publish()
             _fsync_directory(self.path.parent)
         except BaseException:
             self.discard()
@@ -252,13 +274,30 @@ class Upload:
         checksums.record(self.path, sha256, st)
         return StoredFile(self.path.name, st.st_size, sha256, _utc(st.st_mtime)), created
 
+    def _publish(self) -> bool:
+        while True:
+            try:
+                return _publish(self.temp, self.path, self.overwrite, self.store.label)
+            except errors.Conflict:
+                if not self.unique:
+                    raise
+                self.path = self.store._free_name(self.path)  # taken meanwhile: the next one
+
     def discard(self) -> None:
         """Drop the temporary file (after an error or a dropped connection)."""
+        if self.quota is not None:
+            self.quota.release()
         if self.done:
             return
         self.done = True
         self._file.close()
         self.temp.unlink(missing_ok=True)
+
+
+def _split_name(name: str) -> tuple[str, str]:
+    """("diag", ".tar.gz")-style split; a leading part without a dot keeps its extension."""
+    stem, dot, rest = name.partition(".")
+    return (stem, dot + rest) if stem else (name, "")
 
 
 def _publish(temp: Path, path: Path, overwrite: bool, label: str) -> bool:
@@ -307,16 +346,40 @@ class DiagnosticsFile:
 
 
 class DiagnosticsStore:
-    """``diagnostics/<charger_id>/``, one FileStore per charger."""
+    """``diagnostics/<charger_id>/``, one FileStore per charger, within two quotas: bytes
+    per charger and bytes in all (settings diagnostics_quota_per_charger and
+    diagnostics_quota_total), counting uploads still arriving."""
 
-    def __init__(self, directory: Path, max_bytes: int, *, min_free_bytes: int = 0):
+    def __init__(self, directory: Path, max_bytes: int, *, min_free_bytes: int = 0,
+                 quota_per_charger: int = 0, quota_total: int = 0):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.min_free_bytes = min_free_bytes
+        self.quota_per_charger = quota_per_charger
+        self.quota_total = quota_total
+        self._arriving: dict[str, int] = {}  # charger id -> bytes of uploads in progress
+        self._claimed: set[str] = set()  # upload grants with an upload in progress
+
+    def claim(self, grant: str) -> bool:
+        """Take a grant for one upload; False while another upload holds it."""
+        if grant in self._claimed:
+            return False
+        self._claimed.add(grant)
+        return True
+
+    def unclaim(self, grant: str) -> None:
+        self._claimed.discard(grant)
 
     def for_charger(self, charger_id: str) -> FileStore:
         return FileStore(self.directory / _charger_dir(charger_id), self.max_bytes,
                          "diagnostics file", min_free_bytes=self.min_free_bytes)
+
+    def quota(self, charger_id: str) -> Quota:
+        """The budget one upload from ``charger_id`` counts against."""
+        return Quota(self, charger_id, self.for_charger(charger_id).usage(), self.usage())
+
+    def usage(self) -> int:
+        return sum(d.file.size for d in self.list())
 
     def list(self, charger_id: str | None = None) -> list[DiagnosticsFile]:
         """Newest first, for one charger or all of them."""
@@ -332,6 +395,48 @@ class DiagnosticsStore:
                  for f in self.for_charger(cid).list()]
         return sorted(found, key=lambda d: (d.file.modified_at, d.charger_id, d.file.name),
                       reverse=True)
+
+
+class Quota:
+    """One upload's share of the diagnostics quotas (set up by ``DiagnosticsStore.quota``)."""
+
+    def __init__(self, store: DiagnosticsStore, charger_id: str, charger_used: int,
+                 total_used: int):
+        self.store, self.charger_id = store, charger_id
+        self._charger_used, self._total_used = charger_used, total_used
+        self._counted = 0
+
+    def reserve(self, size: int) -> None:
+        """Refuse an upload whose announced size would not fit (before it is sent)."""
+        self._check(size)
+
+    def grow(self, received: int) -> None:
+        """The upload has received ``received`` bytes so far."""
+        arriving = self.store._arriving
+        arriving[self.charger_id] = arriving.get(self.charger_id, 0) + received - self._counted
+        self._counted = received
+        self._check(0)
+
+    def release(self) -> None:
+        arriving = self.store._arriving
+        left = arriving.get(self.charger_id, 0) - self._counted
+        if left > 0:
+            arriving[self.charger_id] = left
+        else:
+            arriving.pop(self.charger_id, None)
+        self._counted = 0
+
+    def _check(self, more: int) -> None:
+        store = self.store
+        mine = self._charger_used + store._arriving.get(self.charger_id, 0) + more
+        everyone = self._total_used + sum(store._arriving.values()) + more
+        if store.quota_per_charger and mine > store.quota_per_charger:
+            raise errors.InsufficientStorage(
+                f"diagnostics quota of charger {self.charger_id} reached "
+                f"({store.quota_per_charger} bytes; delete old files)")
+        if store.quota_total and everyone > store.quota_total:
+            raise errors.InsufficientStorage(
+                f"diagnostics quota of the box reached ({store.quota_total} bytes)")
 
 
 def _charger_dir(charger_id: str) -> str:

@@ -93,6 +93,8 @@ class Charger(BaseModel):
     diagnostics_status_at = DateTimeField(null=True)
     local_list_version = IntegerField(null=True)
     configuration = TextField(default="")  # JSON of the last GetConfiguration answer
+    retired_at = DateTimeField(null=True)  # DELETE /api/chargers/<id>/: gone, transactions kept
+    simulated = BooleanField(default=False)  # registered by one of the dashboard's simulators
 
 
 class Connector(BaseModel):
@@ -303,6 +305,18 @@ class CommandLog(BaseModel):
         indexes = ((("charger", "sent_at"), False),)
 
 
+class UploadGrant(BaseModel):
+    """A location handed to a charger for one upload (GetDiagnostics); the token is hashed."""
+
+    token_hash = CharField(max_length=64, primary_key=True)
+    charger = ForeignKeyField(Charger, on_delete="CASCADE")
+    purpose = CharField(max_length=16, default="diagnostics")
+    created_at = DateTimeField()
+    expires_at = DateTimeField()
+    used_at = DateTimeField(null=True)
+    file_name = CharField(max_length=128, null=True)
+
+
 class KeyValue(BaseModel):
     """Small key/value facts about this installation (health probe, runtime settings)."""
 
@@ -312,4 +326,4 @@ class KeyValue(BaseModel):
 
 ALL_MODELS = [User, LoginSession, RevokedToken, Charger, Connector, StatusEvent, IdTag,
               Transaction, Reservation, ChargingProfileRecord, LocalListEntry, MeterSample,
-              Anomaly, DataTransferRecord, CommandLog, KeyValue]
+              Anomaly, DataTransferRecord, CommandLog, UploadGrant, KeyValue]

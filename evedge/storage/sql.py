@@ -52,9 +52,10 @@ def charger_admission(charger_id: str) -> tuple[str, str | None] | None:
 def insert_charger(charger_id: str, registration_status: str, now: dt.datetime) -> None:
     _execute(f'INSERT INTO "{CH}" (id, label, location, registration_status, vendor, model, '
              'serial_number, charge_box_serial_number, firmware_version, iccid, imsi, meter_type, '
-             'meter_serial_number, created_at, firmware_status, diagnostics_status, configuration) '
-             "VALUES (?, '', '', ?, '', '', '', '', '', '', '', '', '', ?, '', '', '') "
-             "ON CONFLICT (id) DO NOTHING", (charger_id, registration_status, db_time(now)))
+             'meter_serial_number, created_at, firmware_status, diagnostics_status, configuration, '
+             "simulated) "
+             "VALUES (?, '', '', ?, '', '', '', '', '', '', '', '', '', ?, '', '', '', ?) "
+             "ON CONFLICT (id) DO NOTHING", (charger_id, registration_status, db_time(now), False))
 
 
 def record_boot(charger_id: str, info: dict[str, str], now: dt.datetime) -> str | None:

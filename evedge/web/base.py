@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 import tornado.web
 
@@ -21,9 +21,20 @@ log = logging.getLogger(__name__)
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
 
 
+T = TypeVar("T")
+
+
 class BaseHandler(tornado.web.RequestHandler):
     def initialize(self, services: Services) -> None:
         self.services = services
+
+    async def committed(self, work: Callable[[], T]) -> T:
+        """Run a write in the group commit and return its result once it is durable: a
+        REST answer, like an OCPP one, is sent only after its data is committed."""
+        committer = self.services.committer
+        result = committer.run(work)
+        await committer.durable()
+        return result
 
 
 class ApiHandler(BaseHandler):

@@ -20,7 +20,8 @@ from urllib.parse import quote
 import tornado.web
 
 from .. import errors
-from ..domain import charger_ids, files, multipart
+from ..domain import charger_ids, files, multipart, upload_grants
+from ..timeutil import to_rfc3339, utcnow
 from .base import ApiHandler, BaseHandler
 
 
@@ -79,15 +80,17 @@ class UploadHandler(ApiHandler):
     def overwrite(self) -> bool:
         return self.get_query_argument("overwrite", "0").lower() in ("1", "true", "yes")
 
-    def receive_raw(self, target: files.FileStore, name: str, overwrite: bool) -> None:
-        """The body is the file itself."""
+    def receive_raw(self, target: files.FileStore, name: str, overwrite: bool = False,
+                    **begin: Any) -> None:
+        """The body is the file itself. ``begin``: FileStore.begin's unique and quota."""
         declared = files.declared_size(self.request.headers.get("Content-Length"))
         self._allow_body(target.max_bytes)
-        self._upload = target.begin(name, overwrite=overwrite, expected_size=declared)
+        self._upload = target.begin(name, overwrite=overwrite, expected_size=declared, **begin)
         self._write = self._upload.write
 
     def receive_multipart(self, target: files.FileStore, boundary: str,
-                          name_for: Callable[[str | None], str], overwrite: bool) -> None:
+                          name_for: Callable[[str | None], str], overwrite: bool = False,
+                          **begin: Any) -> None:
         """The body is a form; its file part is named by ``name_for(part filename)``."""
         limit = target.max_bytes + multipart.OVERHEAD
         declared = files.declared_size(self.request.headers.get("Content-Length"))
@@ -96,7 +99,7 @@ class UploadHandler(ApiHandler):
         self._allow_body(limit)
 
         def open_file(filename: str | None) -> files.Upload:
-            self._upload = target.begin(name_for(filename), overwrite=overwrite)
+            self._upload = target.begin(name_for(filename), overwrite=overwrite, **begin)
             return self._upload
 
         self._reader = multipart.FilePartReader(boundary, open_file)
@@ -252,47 +255,74 @@ class FirmwareFileHandler(UploadHandler):
 class DiagnosticsUploadHandler(UploadHandler):
     """Where chargers upload the diagnostics GetDiagnostics asked for.
 
-    Security trade-off: no bearer token (chargers upload with plain HTTP to the
-    location they were given), so anyone on the site network who knows a
-    charger id can store a file here. What limits it: the box sits on the site
-    network only; the charger id must exist in the charger table (404
-    otherwise); each file is capped at the setting diagnostics_max_bytes and
-    must leave min_free_bytes free; nothing uploaded is ever executed or
-    served without authentication. With admission=accept, a new id becomes
-    "known" as soon as something opens an OCPP socket with it.
+    No bearer token (OCPP 1.6 gives a charger no way to present one for a file
+    transfer), so the location itself is the credential: ``/diagnostics/<charger
+    id>/<token>/``, with a single-use token from ``GET /api/diagnostics/location/<id>/``
+    (domain/upload_grants.py). An upload without a valid token is refused (403)
+    before a byte of its body is read; one grant brings one file, never replaces an
+    existing one, and counts against the charger's and the box's quotas and the
+    free-space floor. Nothing uploaded is ever executed or served without
+    authentication.
 
     Any method, any shape firmwares use: ``multipart/form-data`` (the part named
     ``file``, or else the first file part), or the raw body; the name comes from
-    the URL, else the part's filename, else a generated one. A repeated upload
-    of the same name replaces the earlier one (a charger retrying).
+    the URL, else the part's filename, else a generated one (docs/decisions.md D17).
     """
 
-    def start(self, charger_id: str, name: str | None = None) -> None:
+    _grant: str | None = None
+
+    def start(self, charger_id: str, token: str = "", name: str | None = None) -> None:
         charger_ids.require_known(charger_id)
-        target = self.services.diagnostics.for_charger(charger_id)
+        diagnostics = self.services.diagnostics
+        grant = upload_grants.valid(token, charger_id, "diagnostics", utcnow())
+        if grant is None:
+            raise errors.Forbidden("this location is not one the box handed out, or it was "
+                                   "used already or expired; send GetDiagnostics again")
+        if not diagnostics.claim(grant):
+            raise errors.Conflict("an upload to this location is already in progress")
+        self._grant = grant
+        target = diagnostics.for_charger(charger_id)
+        quota = diagnostics.quota(charger_id)
         default = files.generated_diagnostics_name()
         boundary = multipart.boundary_of(self.request.headers.get("Content-Type", ""))
         if boundary is None:
-            self.receive_raw(target, files.name_from_charger(name, default), overwrite=True)
+            self.receive_raw(target, files.name_from_charger(name, default), unique=True,
+                             quota=quota)
         else:
             self.receive_multipart(
                 target, boundary,
                 lambda filename: files.name_from_charger(name or filename, default),
-                overwrite=True)
+                unique=True, quota=quota)
 
-    async def put(self, charger_id: str, name: str | None = None) -> None:
+    async def put(self, charger_id: str, token: str = "", name: str | None = None) -> None:
         """Upload by PUT (raw body or form); 201 with the stored file."""
         await self._stored(charger_id)
 
-    async def post(self, charger_id: str, name: str | None = None) -> None:
+    async def post(self, charger_id: str, token: str = "", name: str | None = None) -> None:
         """Upload by POST (form or raw body); 201 with the stored file."""
         await self._stored(charger_id)
 
     async def _stored(self, charger_id: str) -> None:
         stored, _ = await self.received()
-        self.services.events.publish("charger.diagnostics_received", charger_id=charger_id,
-                                     name=stored.name, size=stored.size)
+        grant = self._grant
+        await self.committed(lambda: upload_grants.redeem(grant, stored.name, utcnow()))
+        self.services.events.publish_when_committed(
+            self.services.committer, "charger.diagnostics_received", charger_id=charger_id,
+            name=stored.name, size=stored.size)
         self.send_json(_diagnostics_json(charger_id, stored), status=201)
+
+    def on_finish(self) -> None:
+        super().on_finish()
+        self._release_grant()
+
+    def on_connection_close(self) -> None:
+        super().on_connection_close()
+        self._release_grant()
+
+    def _release_grant(self) -> None:
+        if self._grant is not None:
+            self.services.diagnostics.unclaim(self._grant)
+            self._grant = None
 
 
 class DiagnosticsListHandler(ApiHandler):
@@ -333,11 +363,16 @@ class DiagnosticsFileHandler(DownloadHandler):
 class DiagnosticsLocationHandler(ApiHandler):
     permissions = {"GET": "operator"}
 
-    def get(self, charger_id: str) -> None:
-        """The GetDiagnostics ``location`` that makes this charger upload to the box."""
+    async def get(self, charger_id: str) -> None:
+        """A GetDiagnostics ``location`` that lets this charger upload one file to the box
+        (a single-use token in the path, valid for ``diagnostics_grant_ttl`` seconds)."""
         charger_ids.require_known(charger_id)
+        ttl = self.services.config.diagnostics_grant_ttl
+        token, expires = await self.committed(
+            lambda: upload_grants.issue(charger_id, "diagnostics", utcnow(), ttl))
         self.send_json({"location": f"{_base_url(self)}/diagnostics/"
-                                    f"{quote(charger_id, safe='')}/"})
+                                    f"{quote(charger_id, safe='')}/{token}/",
+                        "expires_at": to_rfc3339(expires)})
 
 
 ROUTES = [
@@ -347,6 +382,9 @@ ROUTES = [
     (r"/api/diagnostics/", DiagnosticsListHandler),
     (r"/api/diagnostics/location/([^/]+)/", DiagnosticsLocationHandler),
     (r"/api/diagnostics/([^/]+)/([^/]+)", DiagnosticsFileHandler),
+    # /diagnostics/<charger>/<token>/[<name>]; the forms without a token (before grants
+    # existed) reach the same handler and are refused with 403.
     (r"/diagnostics/([^/]+)/", DiagnosticsUploadHandler),
-    (r"/diagnostics/([^/]+)/([^/]+)", DiagnosticsUploadHandler),
+    (r"/diagnostics/([^/]+)/([^/]+)/?", DiagnosticsUploadHandler),
+    (r"/diagnostics/([^/]+)/([^/]+)/([^/]+)", DiagnosticsUploadHandler),
 ]

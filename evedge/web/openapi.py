@@ -296,8 +296,9 @@ The REST API of evedge, an OCPP 1.6J Central System, plus the endpoints chargers
 * Lists page with `?limit=&offset=`.
 * Chargers connect to the OCPP-J WebSocket `ws[s]://<box>/ocpp/<charge_point_id>` with
   subprotocol `ocpp1.6` (listed below as the GET of its handshake), fetch firmware from
-  `/firmware/<name>` and upload diagnostics to `/diagnostics/<charge_point_id>/`, all
-  without bearer tokens.
+  `/firmware/<name>` and upload diagnostics to the single-use location
+  `/diagnostics/<charge_point_id>/<token>/` GetDiagnostics gave them, all without bearer
+  tokens.
 """
 
 

@@ -322,15 +322,17 @@ SPECS: dict[str, Spec] = {
                                        query=(CHARGER_Q, limit(100), OFFSET), errors=(400,),
                                        headers=TOTAL),
     "DiagnosticsLocationHandler.get": Spec(
-        {200: obj(location={"type": "string", "format": "uri"})}, errors=(404,)),
+        {200: obj(location={"type": "string", "format": "uri"}, expires_at=TIME)},
+        errors=(404,)),
     "DiagnosticsFileHandler.get": Spec(FILE_OK, errors=(400, 404, 416)),
     "DiagnosticsFileHandler.head": Spec(HEAD_OK, errors=(400, 404, 416),
                                         summary="A diagnostics file's headers, without the body."),
     "DiagnosticsFileHandler.delete": Spec({204: {}}, errors=(400, 404)),
     "DiagnosticsUploadHandler.put": Spec({201: ref("DiagnosticsFile")}, UPLOAD_BODY,
-                                         errors=(400, 404, 413, 507)),
+                                         errors=(400, 403, 404, 409, 413, 507)),
     "DiagnosticsUploadHandler.post": Spec({201: ref("DiagnosticsFile")}, UPLOAD_BODY,
-                                          errors=(400, 404, 413, 507)),
+                                          errors=(400, 403, 404, 409, 413, 507)),
+
     # transactions
     "TransactionsHandler.get": Spec({200: page("Transaction")}, query=(
         CHARGER_Q, query("id_tag", STR, "only this id tag's"),
