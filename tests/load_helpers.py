@@ -7,6 +7,7 @@ internals; a tolerance of 1e-6 A covers float rounding in these sums only.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import defaultdict
 
@@ -22,9 +23,38 @@ PHASE_NAMES = ("L1", "L2", "L3")
 
 
 # --- strategies --------------------------------------------------------------------------
+# Strategies are built once and reused: hypothesis spends most of a run validating new
+# strategy objects otherwise.
 
-def _tenths(low: float, high: float):
-    return st.integers(int(low * 10), int(high * 10)).map(lambda n: n / 10)
+@functools.lru_cache(maxsize=None)
+def _integers(low: int, high: int):
+    return st.integers(low, high)
+
+
+@functools.lru_cache(maxsize=None)
+def _floats(low: float, high: float, digits: int | None = None):
+    floats = st.floats(low, high)
+    return floats if digits is None else floats.map(lambda x: round(x, digits))
+
+
+def pick(draw, options):
+    """One of a sequence (sampled_from without building a strategy per call)."""
+    return options[draw(_integers(0, len(options) - 1))]
+
+
+def picks(draw, *choices):
+    """One option from each sequence, all from a single draw (mixed radix): draws are
+    what generation costs, and shrinking the number to 0 picks every first option."""
+    size = math.prod(len(options) for options in choices)
+    number = draw(_integers(0, size - 1))
+    picked = []
+    for options in choices:
+        number, index = divmod(number, len(options))
+        picked.append(options[index])
+    return picked
+
+
+YES_NO = (False, True)
 
 
 @st.composite
@@ -34,10 +64,10 @@ def site_bodies(draw, max_circuits: int = 8, max_chargers: int = 12, max_depth: 
     power limits, margins, 1- and 3-phase circuits and chargers, priorities."""
     circuits: list[dict] = []
     depth: dict[str, int] = {}
-    for index in range(draw(st.integers(1, max_circuits))):
+    for index in range(draw(_integers(1, max_circuits))):
         circuits.append(_circuit(draw, f"c{index}", circuits, depth, max_depth, tight))
     chargers: list[dict] = []
-    for index in range(draw(st.integers(0, max_chargers))):
+    for index in range(draw(_integers(0, max_chargers))):
         chargers.extend(_charger_entries(draw, f"CP-{index}", circuits))
     return {"circuits": circuits, "chargers": chargers}
 
@@ -45,65 +75,57 @@ def site_bodies(draw, max_circuits: int = 8, max_chargers: int = 12, max_depth: 
 def _circuit(draw, circuit_id: str, circuits: list[dict], depth: dict[str, int],
              max_depth: int, tight: bool) -> dict:
     eligible = [c for c in circuits if depth[c["id"]] < max_depth]
-    pick = draw(st.integers(0, len(eligible))) if eligible else len(eligible)
-    parent = eligible[pick] if pick < len(eligible) else None
+    parent, phases, name_phase, phase, kind, margin, voltage = picks(
+        draw, eligible + [None] if eligible else [None], (3, 3, 1), YES_NO, PHASE_NAMES,
+        ("current", "current", "power", "both", "per-phase"), (None, 0, 0.5, 2, 3.3),
+        (None, None, None, None, 220, 230, 240, 227.5))
     depth[circuit_id] = 1 if parent is None else depth[parent["id"]] + 1
     body: dict = {"id": circuit_id, "parent": parent["id"] if parent else None}
     parent_phases = parent.get("phases", 3) if parent else 3
-    phases = 1 if parent_phases == 1 else draw(st.sampled_from((1, 3, 3)))
+    phases = 1 if parent_phases == 1 else phases
     body["phases"] = phases
-    if phases == 1:
-        if parent is not None and parent_phases == 1:
-            if draw(st.booleans()):
-                body["phase"] = parent["resolved_phase"]
-        elif draw(st.booleans()):
-            body["phase"] = draw(st.sampled_from(PHASE_NAMES))
-    body["resolved_phase"] = (body.get("phase") or (parent["resolved_phase"]
-                              if parent is not None and parent_phases == 1 else "L1"))
+    inherited = parent["resolved_phase"] if parent is not None and parent_phases == 1 else None
+    if phases == 1 and name_phase:
+        body["phase"] = inherited or phase
+    body["resolved_phase"] = body.get("phase") or inherited or "L1"
     low = 14 if tight else 40  # above every charger minimum plus margin: each can fit
-    kind = draw(st.sampled_from(("current", "current", "power", "both", "per-phase")))
     if kind in ("current", "both"):
-        body["max_current_a"] = draw(st.floats(low, 250).map(lambda x: round(x, 2)))
+        body["max_current_a"] = draw(_floats(low, 250, 2))
     if kind == "per-phase" and phases == 3:
-        body["max_current_a"] = draw(st.lists(st.floats(low, 250).map(lambda x: round(x, 2)),
-                                              min_size=3, max_size=3))
+        body["max_current_a"] = [draw(_floats(low, 250, 2)) for _ in range(3)]
     elif kind == "per-phase":
-        body["max_current_a"] = draw(st.floats(low, 250))
+        body["max_current_a"] = draw(_floats(low, 250))
     if kind in ("power", "both"):
-        body["max_power_kw"] = draw(st.floats(8, 150).map(lambda x: round(x, 3)))
-    if "max_current_a" in body and draw(st.booleans()):
-        body["margin_a"] = draw(st.sampled_from((0, 0.5, 2, 3.3)))
-    if draw(st.integers(0, 4)) == 0:
-        body["voltage_v"] = draw(st.sampled_from((220, 230, 240, 227.5)))
+        body["max_power_kw"] = draw(_floats(8, 150, 3))
+    if "max_current_a" in body and margin is not None:
+        body["margin_a"] = margin
+    if voltage is not None:
+        body["voltage_v"] = voltage
     return body
 
 
 def _charger_entries(draw, charger_id: str, circuits: list[dict]) -> list[dict]:
     entries = []
-    connectors = draw(st.sampled_from(((None,), (None,), (1,), (None, 2), (1, 2))))
-    for connector in connectors:
-        circuit = draw(st.sampled_from(circuits))
+    for connector in pick(draw, ((None,), (None,), (1,), (None, 2), (1, 2))):
+        circuit, phases, say_phases, rotation, low, kind, priority = picks(
+            draw, circuits, (3, 3, 1), YES_NO, (None,) + ROTATIONS, (6, 6, 6, 1.5, 8, 10),
+            ("same", "tenths", "16", "32"), (0, 0, 0, 1, 2))
         entry: dict = {"charger_id": charger_id, "connector_id": connector,
                        "circuit": circuit["id"]}
         circuit_phases = circuit.get("phases", 3)
-        phases = 1 if circuit_phases == 1 else draw(st.sampled_from((1, 3, 3)))
-        if draw(st.booleans()):
+        phases = 1 if circuit_phases == 1 else phases
+        if phases != circuit_phases or say_phases:
             entry["phases"] = phases
-        elif circuit_phases != phases:
-            entry["phases"] = phases
-        if circuit_phases == 1:
+        if rotation is not None and circuit_phases == 1:
+            # on a 1-phase circuit the rotation must start on the circuit's phase
             letter = LETTERS[PHASE_NAMES.index(circuit["resolved_phase"])]
-            if draw(st.booleans()):
-                entry["phase_rotation"] = draw(st.sampled_from(
-                    [rotation for rotation in ROTATIONS if rotation[0] == letter]))
-        elif draw(st.booleans()):
-            entry["phase_rotation"] = draw(st.sampled_from(ROTATIONS))
-        low = draw(st.sampled_from((6, 6, 6, 1.5, 8, 10)))
-        entry["min_current_a"] = low
-        entry["max_current_a"] = draw(st.one_of(st.just(low), _tenths(low, 32),
-                                                st.sampled_from((16, 32))).filter(
-                                                    lambda high: high >= low))
-        entry["priority"] = draw(st.sampled_from((0, 0, 0, 1, 2)))
+            rotation = letter + rotation.replace(letter, "")[:2]
+        if rotation is not None:
+            entry["phase_rotation"] = rotation
+        high = {"same": low, "16": 16, "32": 32}.get(kind)
+        if high is None:
+            high = draw(_integers(int(low * 10), 320)) / 10
+        entry.update(min_current_a=low, max_current_a=max(high, low), priority=priority)
         entries.append(entry)
     return entries
 
@@ -116,31 +138,35 @@ def clean_body(body: dict) -> dict:
 
 @st.composite
 def scenarios(draw, tight: bool = True, max_circuits: int = 8, max_chargers: int = 12):
-    """(site, sessions, fixed loads, other loads) for allocate."""
+    """(site, sessions, fixed loads, other loads) for allocate: sessions with priorities,
+    queue keys and demand caps, fixed loads (some on unknown chargers), other loads
+    (some negative, as a noisy meter gives them)."""
     from evedge.load_management.allocator import FixedLoad, SessionDemand
     site = parse_site(clean_body(draw(site_bodies(max_circuits=max_circuits,
                                                   max_chargers=max_chargers, tight=tight))))
     sessions = []
     for charger in site.chargers:
-        connectors = [charger.connector_id] if charger.connector_id else [1, 2]
-        for connector in connectors:
-            for _ in range(draw(st.integers(0, 2))):
+        for connector in [charger.connector_id] if charger.connector_id else [1, 2]:
+            for _ in range(draw(_integers(0, 2))):
+                priority, queue_key, capped = picks(draw, (0, 0, 1, 2, 3), range(21),
+                                                    (False, False, True))
                 sessions.append(SessionDemand(
-                    charger.charger_id, connector, len(sessions) + 1,
-                    priority=draw(st.sampled_from((0, 0, 1, 2, 3))),
-                    queue_key=draw(st.integers(0, 20)),
-                    demand_a=draw(st.one_of(st.none(), st.none(), st.floats(0, 40)))))
+                    charger.charger_id, connector, len(sessions) + 1, priority=priority,
+                    queue_key=queue_key, demand_a=draw(_floats(0, 40)) if capped else None))
     fixed = []
-    for _ in range(draw(st.integers(0, 3))):
-        charger_id = draw(st.sampled_from([c.charger_id for c in site.chargers] + ["ghost"]))
-        value = draw(st.one_of(st.floats(0, 45),
-                               st.tuples(st.floats(0, 45), st.floats(0, 45), st.floats(0, 45))))
-        fixed.append(FixedLoad(charger_id, draw(st.sampled_from((None, 1, 2))), value))
+    for _ in range(draw(_integers(0, 3))):
+        charger_id, connector, per_phase = picks(
+            draw, [c.charger_id for c in site.chargers] + ["ghost"], (None, 1, 2), YES_NO)
+        if per_phase:
+            value = tuple(draw(_floats(0, 45)) for _ in range(3))
+        else:
+            value = draw(_floats(0, 45))
+        fixed.append(FixedLoad(charger_id, connector, value))
     other = {}
     for circuit in site.circuits:
-        if draw(st.integers(0, 3)) == 0:
+        if pick(draw, (False, False, False, True)):
             other[circuit.id] = tuple(
-                draw(st.floats(-5, 60)) if phase in circuit.site_phases else 0.0
+                draw(_floats(-5, 60)) if phase in circuit.site_phases else 0.0
                 for phase in range(3))
     return site, sessions, fixed, other
 

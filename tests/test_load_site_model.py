@@ -161,12 +161,19 @@ def test_several_roots_are_separate_grid_connections():
     assert [c.parent for c in site.circuits] == [None, None]
 
 
-def test_a_deep_chain_is_fine():
-    circuits = [{"id": "c0", "max_current_a": 100}]
-    circuits += [{"id": f"c{n}", "parent": f"c{n - 1}", "max_current_a": 100}
-                 for n in range(1, 3000)]
-    site = parse_site(body(circuits=circuits, chargers=[]))
-    assert len(site.path("c2999")) == 3000
+def chain(levels: int) -> list[dict]:
+    return [{"id": f"c{n}", "parent": f"c{n - 1}" if n else None, "max_current_a": 100}
+            for n in range(levels)]
+
+
+def test_a_tree_may_be_16_levels_deep():
+    site = parse_site(body(circuits=chain(16), chargers=[]))
+    assert len(site.path("c15")) == 16
+
+
+def test_a_deeper_tree_is_refused():
+    refused(body(circuits=chain(17), chargers=[]), "circuits[16].parent", "16 levels")
+    refused(body(circuits=chain(3000)[::-1], chargers=[]), "circuits[2983].parent")
 
 
 @pytest.mark.parametrize("value", [2, 0, "3", True, 3.5])

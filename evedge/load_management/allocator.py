@@ -287,8 +287,13 @@ class _Base:
 
 
 def _children_first(site: SiteModel) -> list[Circuit]:
-    depth = {circuit.id: len(site.path(circuit.id)) for circuit in site.circuits}
-    return sorted(site.circuits, key=lambda circuit: -depth[circuit.id])
+    """The circuits with every child before its parent (deepest first)."""
+    order: list[Circuit] = []
+    level = [circuit for circuit in site.circuits if circuit.parent is None]
+    while level:
+        order.extend(level)
+        level = [child for circuit in level for child in site.children(circuit.id)]
+    return order[::-1]
 
 
 def _other_reading_micro(site: SiteModel, circuit_id: str, reading: Vector) -> list[int]:

@@ -29,6 +29,10 @@ DEFAULT_VOLTAGE_V = 230
 IEC_61851_MIN_CURRENT_A = 6  # the lowest current the control pilot can offer (10 % duty)
 DEFAULT_CHARGER_MAX_CURRENT_A = 32
 MAX_ID_TAG = 20  # OCPP 1.6 §7.28 IdToken: CiString20Type, case-insensitive
+# A depot's distribution is a handful of levels deep (grid connection, main switchboard,
+# sub-distributions); a far deeper tree is a mistake, and would make every allocation pay
+# for walking it.
+MAX_DEPTH = 16
 
 Vector = tuple[float, float, float]
 
@@ -465,6 +469,7 @@ def _resolve_phases(drafts: list[Circuit], seen: dict[str, int]) -> tuple[Circui
     Parents first (iteratively: a deep tree must not hit Python's recursion limit).
     """
     resolved: dict[str, Circuit] = {}
+    depth: dict[str | None, int] = {None: 0}
     for draft in drafts:
         pending = []
         current: Circuit | None = draft
@@ -472,8 +477,13 @@ def _resolve_phases(drafts: list[Circuit], seen: dict[str, int]) -> tuple[Circui
             pending.append(current)
             current = drafts[seen[current.parent]] if current.parent is not None else None
         for circuit in reversed(pending):
+            field = f"circuits[{seen[circuit.id]}]"
+            depth[circuit.id] = depth[circuit.parent] + 1
+            if depth[circuit.id] > MAX_DEPTH:
+                raise f.bad(f"{field}.parent", f"the tree is more than {MAX_DEPTH} levels deep "
+                                               f"here; no depot needs that many")
             parent = resolved[circuit.parent] if circuit.parent is not None else None
-            resolved[circuit.id] = _with_phase(circuit, parent, f"circuits[{seen[circuit.id]}]")
+            resolved[circuit.id] = _with_phase(circuit, parent, field)
     return tuple(resolved[draft.id] for draft in drafts)
 
 
