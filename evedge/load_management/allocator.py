@@ -26,6 +26,8 @@ QUEUED = "queued"
 MAX_WHAT_IF_SESSIONS = 1000
 WHAT_IF_PREFIX = "what-if"
 
+Managed = list[tuple["SessionDemand", ChargerAssignment]]  # in service order
+
 
 # --- inputs ------------------------------------------------------------------------------
 
@@ -181,6 +183,8 @@ def allocate(site: SiteModel, sessions: Iterable[SessionDemand], fixed: Iterable
     ``other_loads`` maps a circuit id to the measured current per site phase of what is
     not ours (grid meter minus our chargers). It counts on that circuit and, as the
     least its ancestors carry, on them; a negative reading (meter noise) counts as 0.
+    Sessions and fixed loads on chargers the model does not know are listed in the
+    result as unmanaged. ValueError for a session given twice or a bad reading.
     """
     sessions = tuple(sessions)
     _refuse_duplicates(sessions)
@@ -214,8 +218,10 @@ def _fixed_key(load: FixedLoad) -> tuple:
     return (load.charger_id, load.connector_id or 0, current)
 
 
-def _claims(site: SiteModel, sessions: tuple[SessionDemand, ...]):
-    """The sessions in service order as waterfill claims, with their assignments."""
+def _claims(site: SiteModel, sessions: tuple[SessionDemand, ...]
+            ) -> tuple[list[waterfill.Claim], Managed, list[SessionDemand]]:
+    """The sessions in service order as waterfill claims, with their assignments; and
+    the sessions whose charger the model does not know."""
     managed, unmanaged = [], []
     for session in sessions:
         assignment = site.assignment(session.charger_id, session.connector_id)
@@ -325,7 +331,8 @@ def _site_vector_micro(assignment: ChargerAssignment, current: float | Vector) -
 
 # --- results -----------------------------------------------------------------------------
 
-def _session_results(claims, managed) -> tuple[SessionAllocation, ...]:
+def _session_results(claims: list[waterfill.Claim], managed: Managed
+                     ) -> tuple[SessionAllocation, ...]:
     results = []
     for claim, (session, assignment) in zip(claims, managed):
         current = claim.units / 10 if claim.admitted else 0.0
@@ -338,8 +345,8 @@ def _session_results(claims, managed) -> tuple[SessionAllocation, ...]:
     return tuple(results)
 
 
-def _circuit_results(site: SiteModel, base: _Base, claims, managed
-                     ) -> tuple[CircuitAllocation, ...]:
+def _circuit_results(site: SiteModel, base: _Base, claims: list[waterfill.Claim],
+                     managed: Managed) -> tuple[CircuitAllocation, ...]:
     session_micro = {circuit.id: [0, 0, 0] for circuit in site.circuits}
     for claim, (_, assignment) in zip(claims, managed):
         if not claim.admitted:
@@ -357,7 +364,9 @@ def _circuit_results(site: SiteModel, base: _Base, claims, managed
                  for circuit in site.circuits)
 
 
-def _row_slack_micro(site: SiteModel, base: _Base, total_micro) -> list[int]:
+def _row_slack_micro(site: SiteModel, base: _Base, total_micro: dict[str, list[int]]
+                     ) -> list[int]:
+    """What is left of every constraint row after everything allocated and measured."""
     slack = []
     for index, row in enumerate(site.constraints):
         drawn = total_micro[row.circuit]
