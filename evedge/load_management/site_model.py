@@ -165,11 +165,13 @@ class Constraint:
 
     circuit: str
     phase: int | None
-    capacity_a: float
+    capacity_a: float  # for display; the allocator recomputes it exactly (units.py)
 
 
 @dataclass(frozen=True)
 class SiteModel:
+    """The whole model. Immutable; lookups are indexed on first use (cached_property)."""
+
     circuits: tuple[Circuit, ...] = ()
     chargers: tuple[ChargerAssignment, ...] = ()
     tag_priorities: tuple[tuple[str, int], ...] = ()
