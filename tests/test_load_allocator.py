@@ -215,10 +215,10 @@ QUEUE_SITE = site_of(
 def test_a_queued_session_is_the_next_to_get_power():
     sessions = [session(name, n) for n, name in enumerate("ABCDE", start=1)]
     result = allocate(QUEUE_SITE, sessions, [])
-    # C does not fit feeder-x; D would fit main's L1 but L1 is on C's path, so D waits
-    # behind C. E is on another grid connection and is not held up.
+    # C does not fit feeder-x and holds it; D fits main's L1, which is not what C waits
+    # for, so D charges. E is on another grid connection and is not held up.
     assert states(result) == {"A": "charging", "B": "charging", "C": "queued",
-                              "D": "queued", "E": "charging"}
+                              "D": "charging", "E": "charging"}
     freed = allocate(QUEUE_SITE, [s for s in sessions if s.charger_id != "A"], [])
     assert states(freed) == {"B": "charging", "C": "charging", "D": "charging",
                              "E": "charging"}
@@ -280,11 +280,12 @@ def test_fixed_loads_above_a_limit_queue_the_sessions_there_and_flag_the_circuit
     assert not main.overcommitted and main.allocated_a == (72.0, 72.0, 72.0)
 
 
-def test_a_session_queued_on_its_feeder_holds_back_later_ones_on_the_same_root():
-    # Rule 6 as specified: S1 holds main's phases, which S2 would load, for itself.
+def test_a_session_queued_on_its_feeder_holds_that_feeder_not_the_whole_root():
+    # S1 waits for feeder-1 (overloaded by a charger that ignores profiles); S2 on
+    # feeder-2, with room on main too, is not held back by it.
     result = allocate(FEEDERS, [session("S1", 1), session("S2", 2)],
                       [FixedLoad("offline", None, 40.0)])
-    assert states(result) == {"S1": "queued", "S2": "queued"}
+    assert states(result) == {"S1": "queued", "S2": "charging"}
 
 
 def test_an_overcommitted_phase_only_stops_sessions_on_that_phase():

@@ -237,7 +237,7 @@ def _claims(site: SiteModel, sessions: tuple[SessionDemand, ...]
         if session.demand_a is not None:
             cap = min(cap, session.demand_a)
         claims.append(waterfill.Claim(order, session.priority, site.constraint_terms(assignment),
-                                      site.circuit_phases(assignment), low, units_down(cap)))
+                                      low, units_down(cap)))
     return claims, managed, unmanaged
 
 

@@ -309,11 +309,11 @@ class SiteModel:
         return {}
 
     def _derive(self, assignment: ChargerAssignment) -> tuple:
-        """(assignment, constraint terms, circuit-phases), cached for the model's own
-        assignments (the allocator asks for them for every session on every run)."""
+        """(assignment, constraint terms), cached for the model's own assignments (the
+        allocator asks for them for every session on every run)."""
         entry = self._derived.get(assignment.key)
         if entry is None or entry[0] is not assignment:
-            entry = (assignment, self._terms_of(assignment), self._circuit_phases_of(assignment))
+            entry = (assignment, self._terms_of(assignment))
             if self._assignment_index.get(assignment.key) is assignment:
                 self._derived[assignment.key] = entry
         return entry
@@ -321,21 +321,6 @@ class SiteModel:
     def constraint_terms(self, assignment: ChargerAssignment) -> tuple[tuple[int, int], ...]:
         """(constraint index, coefficient) for every limit a draw of this charger counts on."""
         return self._derive(assignment)[1]
-
-    def circuit_phases(self, assignment: ChargerAssignment) -> tuple[int, ...]:
-        """The circuit-phases on the charger's path it loads, as ``3 * circuit index + phase``
-        (what a queued session holds for itself, rule 6 of docs/load-management.md)."""
-        return self._derive(assignment)[2]
-
-    @cached_property
-    def _circuit_numbers(self) -> dict[str, int]:
-        return {circuit.id: index for index, circuit in enumerate(self.circuits)}
-
-    def _circuit_phases_of(self, assignment: ChargerAssignment) -> tuple[int, ...]:
-        number = self._circuit_numbers
-        return tuple(3 * number[circuit.id] + phase
-                     for circuit in self.path(assignment.circuit)
-                     for phase in assignment.site_phases)
 
     def _terms_of(self, assignment: ChargerAssignment) -> tuple[tuple[int, int], ...]:
         index = self._constraint_index

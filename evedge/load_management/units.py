@@ -1,13 +1,16 @@
 """Exact current arithmetic: whole micro-amperes, and allocation units of 0.1 A.
 
-Floats are converted exactly (``as_integer_ratio``): loads round up, limits round
-down, so a sum that fits in integers fits the real limit too. 0.1 A is the resolution
-of a charging profile's limit (OCPP 1.6 §7.14: at most one decimal).
+A float is read as the decimal it was written as (its shortest repr: 36.3 is 36.3 A,
+not 36.29999...; the site model and meter readings arrive as JSON decimals), then loads
+round up and limits round down to the micro-ampere, so a sum that fits in integers
+fits the real limit too. 0.1 A is the resolution of a charging profile's limit (OCPP
+1.6 §7.14: at most one decimal).
 """
 
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,12 +21,12 @@ UNIT = MICRO // 10      # micro-amperes per allocation unit (0.1 A)
 
 
 def micro_up(value: float) -> int:
-    numerator, denominator = value.as_integer_ratio()
+    numerator, denominator = Decimal(repr(value)).as_integer_ratio()
     return -((-numerator * MICRO) // denominator)
 
 
 def micro_down(value: float) -> int:
-    numerator, denominator = value.as_integer_ratio()
+    numerator, denominator = Decimal(repr(value)).as_integer_ratio()
     return (numerator * MICRO) // denominator
 
 
@@ -47,8 +50,8 @@ def row_limit_micro(circuit: Circuit, phase: int | None) -> int:
     """A circuit's limit on one site phase after its margin, or (phase None) its power
     limit as P / V phase-amperes, in micro-amperes rounded down."""
     if phase is None:
-        power_n, power_d = circuit.max_power_kw.as_integer_ratio()
-        volt_n, volt_d = circuit.voltage_v.as_integer_ratio()
+        power_n, power_d = Decimal(repr(circuit.max_power_kw)).as_integer_ratio()
+        volt_n, volt_d = Decimal(repr(circuit.voltage_v)).as_integer_ratio()
         return (power_n * volt_d * 1000 * MICRO) // (power_d * volt_n)
     limit = circuit.max_current_a
     if isinstance(limit, tuple):

@@ -25,15 +25,13 @@ WAITING, RISING, FROZEN = 0, 1, 2
 class Claim:
     """One session's demand on the rows, and (after ``admit`` and ``fill``) its units."""
 
-    __slots__ = ("order", "tier", "terms", "spots", "low", "high", "units", "admitted",
-                 "state")
+    __slots__ = ("order", "tier", "terms", "low", "high", "units", "admitted", "state")
 
     def __init__(self, order: int, tier: int, terms: tuple[tuple[int, int], ...],
-                 spots: tuple[int, ...], low: int, high: int):
+                 low: int, high: int):
         self.order = order    # position in service order (priority, then queue order)
         self.tier = tier      # priority: higher tiers are filled first
         self.terms = terms
-        self.spots = spots    # the circuit-phases on its path it loads (numbered by caller)
         self.low = low        # minimum, in units; the claim runs at >= low or not at all
         self.high = max(high, low)
         self.units = 0
@@ -44,24 +42,25 @@ class Claim:
 def admit(claims: list[Claim], capacity: list[int], bare_capacity: list[int]) -> list[int]:
     """Give claims their minimum in service order; return each row's usage.
 
-    A claim that does not fit is queued and holds every circuit-phase on its path: no
-    later claim that loads any of them may be admitted, so that capacity freed there goes
-    to the queued one first. Unless it could not run even on an empty site
-    (``bare_capacity``, the limits without any load): waiting for it would be forever.
+    A claim that does not fit is queued and holds the limits it does not fit under: no
+    later claim that counts on any of them may be admitted, so that capacity freed there
+    goes to the queued one first. Later claims elsewhere (other feeders, other phases)
+    still are. Unless it could not run even on an empty site (``bare_capacity``, the
+    limits without any load): waiting for it would be forever.
     """
     used = [0] * len(capacity)
     held: set[int] = set()
     for claim in claims:
         low = claim.low
-        if held.isdisjoint(claim.spots) and all(
-                used[row] + coefficient * low <= capacity[row]
-                for row, coefficient in claim.terms):
+        short = [row for row, coefficient in claim.terms
+                 if used[row] + coefficient * low > capacity[row]]
+        if not short and held.isdisjoint(row for row, _ in claim.terms):
             for row, coefficient in claim.terms:
                 used[row] += coefficient * low
             claim.units = low
             claim.admitted = True
         elif all(coefficient * low <= bare_capacity[row] for row, coefficient in claim.terms):
-            held.update(claim.spots)
+            held.update(short)
     return used
 
 
