@@ -7,7 +7,8 @@ CS->CP ``call()`` machinery. Inbound frames do not go through the library's
 malformed frames; ``handle_frame`` does the same job synchronously with the
 helpers in ``protocol.py``:
 
-    frame -> envelope check -> quirk repair -> schema validation -> @on handler
+    frame -> envelope check -> schema validation (tolerance.py: a tolerant pass with a
+          record of each repair only when strict validation fails) -> @on handler
           (inside the group-commit transaction) -> CALLRESULT after the commit
           -> @after hook
 
@@ -35,7 +36,7 @@ from ocpp.v16.enums import Action
 
 from .. import charging, store
 from ..timeutil import to_rfc3339, utcnow
-from . import protocol, quirks
+from . import protocol, tolerance
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -123,7 +124,7 @@ class ChargePointSession(ChargePoint):
         self.last_seen = self.connected_at
         self.closed = asyncio.get_running_loop().create_future()
         self._queue: asyncio.Queue | None = None
-        self._quirks_seen: set[str] | None = None
+        self._repairs_seen: set[tuple[str, str, str]] | None = None
         # Transaction ids known to belong to this charger (saves a query per MeterValues).
         self._transactions: set[int] = set()
 
@@ -163,10 +164,9 @@ class ChargePointSession(ChargePoint):
         try:
             if route is None:
                 raise protocol.unknown_action_error(action)
-            notes = quirks.repair(action, payload)
-            if notes:
-                self._record_quirks(action, notes)
-            protocol.validate(action, payload)
+            repairs = tolerance.check(action, payload, self._services.config.strict_validation)
+            if repairs:
+                self._record_repairs(action, repairs)
             kwargs = protocol.to_snake(payload)
             if route.writes:
                 result = self._committer.run(lambda: route.on(self, **kwargs), route.isolated)
@@ -205,18 +205,22 @@ class ChargePointSession(ChargePoint):
     def _write(self, frame: str | bytes) -> None:
         self._send_frame(frame)
 
-    def _record_quirks(self, action: str, notes: list[str]) -> None:
-        seen = self._quirks_seen
-        if seen is None:
-            seen = self._quirks_seen = set()
-        new = [note for note in notes if note not in seen]
+    def _record_repairs(self, action: str, repairs: list[tolerance.Repair]) -> None:
+        """One anomaly per new (kind, action, field) per connection, until repairs are
+        stored per charger."""
+        if self._repairs_seen is None:
+            self._repairs_seen = set()
+        new = tolerance.new_repairs(self._repairs_seen, action, repairs)
         if not new:
             return
-        seen.update(new)
-        detail = f"{action}: {'; '.join(new)}"
-        log.info("%s: accepted firmware quirk(s) %s", self.id, detail)
-        self._committer.run(lambda: store.record_anomaly(self.id, "firmware_quirk", detail,
-                                                         utcnow()))
+        details = [tolerance.describe(action, repair) for repair in new]
+        log.info("%s: accepted firmware quirk(s) %s", self.id, "; ".join(details))
+        now = utcnow()
+
+        def write() -> None:
+            for detail in details:
+                store.record_anomaly(self.id, "firmware_quirk", detail, now)
+        self._committer.run(write)
 
     # --- connection lifecycle --------------------------------------------------------------
 
@@ -316,8 +320,10 @@ class ChargePointSession(ChargePoint):
                                             id_tag_info=started.id_tag_info)
 
     @on(Action.stop_transaction)
-    def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int,
-                            **kwargs: Any) -> call_result.StopTransaction:
+    def on_stop_transaction(self, meter_stop: int | None, timestamp: str | None,
+                            transaction_id: int | None, **kwargs: Any
+                            ) -> call_result.StopTransaction:
+        # None: a value the charger sent that could not be used (tolerance.STOP_UNKNOWN).
         stopped = charging.stop_transaction(
             self.id, transaction_id, meter_stop, timestamp, self._services.policy, utcnow(),
             reason=kwargs.get("reason"), id_tag=kwargs.get("id_tag"),
