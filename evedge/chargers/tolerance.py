@@ -445,7 +445,8 @@ def _readable_or_unreadable(text: str) -> bool:
 
 @dataclass(frozen=True)
 class _Schemas:
-    schema: dict
+    schema: dict                    # the library's, walked by the tolerant pass
+    strict_schema: dict             # with the ranges
     strict: Callable[[Any], Any]
     relaxed: Callable[[Any], Any]
 
@@ -462,10 +463,16 @@ def _load(action: str) -> _Schemas:
     strict = _with_ranges(schema)
     relaxed = _with_ranges(_relaxed(copy.deepcopy(schema), top=True, stop=action == STOP_ACTION))
     found = _compiled[action] = _Schemas(
-        schema,
+        schema, strict,
         fastjsonschema.compile(strict, formats={"date-time": is_rfc3339_time}),
         fastjsonschema.compile(relaxed, formats={"date-time": _readable_or_unreadable}))
     return found
+
+
+def strict_schema(action: str) -> dict:
+    """A copy of what a valid ``action`` payload is: the library's schema with the
+    ranges (e.g. to generate valid payloads from, in tests)."""
+    return copy.deepcopy((_compiled.get(action) or _load(action)).strict_schema)
 
 
 # --- the entry point ----------------------------------------------------------------------------
