@@ -129,7 +129,7 @@ def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reas
     latest = store.latest_energy_register(transaction_id)
     meter_stop = _wh(*latest) if latest else None
     valid = meter_stop is not None and meter_stop >= meter_start
-    energy = meter_stop - meter_start if valid else None
+    energy = _int64(meter_stop - meter_start) if valid else None
     store.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
                             inferred=True, note=reason[:200], now=now)
     store.record_anomaly(charger_id, "transaction_inferred_stop",
@@ -275,7 +275,7 @@ def _stop_energy(charger_id: str, transaction_id: int, meter_stop: int | None,
     if meter_stop is None:
         return None
     if meter_stop >= meter_start:
-        return meter_stop - meter_start
+        return _int64(meter_stop - meter_start)   # 64-bit readings, a 65-bit difference
     store.record_anomaly(charger_id, "meter_stop_below_start",
                          f"transaction {transaction_id}: meterStop {meter_stop} < "
                          f"meterStart {meter_start}", now)
@@ -366,8 +366,15 @@ def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None,
     return (number, None) if math.isfinite(number) else (None, text)
 
 
-def _wh(value: float, unit: str | None) -> int:
-    return int(round(value * 1000)) if unit == "kWh" else int(round(value))
+def _int64(value: int) -> int | None:
+    """``value`` when a database integer column holds it (signed 64 bits), else None."""
+    return value if -2 ** 63 <= value < 2 ** 63 else None
+
+
+def _wh(value: float, unit: str | None) -> int | None:
+    """A register reading in whole Wh; None beyond 64 bits (a sample may read 1e300 kWh)."""
+    wh = value * 1000 if unit == "kWh" else value
+    return _int64(int(round(wh))) if math.isfinite(wh) else None
 
 
 def energy_wh(value: float | None, unit: str | None) -> float | None:

@@ -116,6 +116,24 @@ def test_stop_without_a_usable_transaction_id_is_answered_with_an_anomaly(databa
     assert MeterSample.select().where(MeterSample.transaction.is_null()).count() == 1
 
 
+def test_energy_beyond_64_bits_is_unknown_not_a_failed_stop(database):
+    started = start(meter=-2 ** 63)
+    stopped = charging.stop_transaction("CP-1", started.transaction_id, 2 ** 63 - 1, None,
+                                        POLICY, NOW)
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert stopped.energy_wh is None and tx.meter_stop == 2 ** 63 - 1 and tx.energy_wh is None
+
+
+def test_an_inferred_close_survives_an_absurd_register_reading(database):
+    started = start(connector=3)
+    store.insert_meter_samples(charging.sample_rows("CP-1", 3, started.transaction_id, [
+        {"timestamp": "2026-11-24T10:01:00Z",
+         "sampled_value": [{"value": "1e306", "unit": "kWh"}]}], NOW))
+    assert charging.close_orphans("CP-1", 3, "test", NOW) == [started.transaction_id]
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert tx.stop_inferred and tx.meter_stop is None and tx.energy_wh is None
+
+
 def test_stop_from_another_charger_does_not_close_the_transaction(database):
     Charger.create(id="CP-2")
     started = start()
