@@ -56,7 +56,8 @@ class Fuzzer:
 
     def __init__(self, cp, api, token: str, caplog):
         self.cp, self.api, self.token, self.caplog = cp, api, token, caplog
-        self.numbers = itertools.count(1)
+        self.numbers = itertools.count(1)      # unique ids of frames
+        self.connectors = itertools.count(1)   # one connector per example
         self.transaction: int | None = None   # the one this example started
 
     async def call(self, action: str, payload: dict) -> list:
@@ -78,7 +79,7 @@ class Fuzzer:
 
     async def prepare(self, action: str, valid: dict) -> dict:
         """Ids of this example's own: a connector, and a transaction where one is needed."""
-        number = next(self.numbers)
+        number = next(self.connectors)
         if action in ("StartTransaction", "StatusNotification", "MeterValues"):
             valid["connectorId"] = number
         if action == "StartTransaction":
