@@ -91,6 +91,12 @@ class Config:
         "a transaction begun before the reboot and silent since (no StopTransaction, no "
         "MeterValues, connector not charging) is then closed as inferred.",
     )
+    strict_validation: bool = setting(
+        False,
+        "Answer every deviation from the OCPP 1.6 JSON schemas with its CALLERROR (conformance "
+        "runs). Off: deviations whose meaning is clear (unknown properties, over-long strings, "
+        "numbers as text, unlisted enum values...) are repaired and recorded as anomalies.",
+    )
     meter_retention_days: int = setting(
         0, "Delete meter samples older than this many days (0 keeps them forever)."
     )

@@ -76,7 +76,8 @@ async def build_services(config: Config) -> Services:
         heartbeat_interval=config.heartbeat_interval,
         boot_retry_interval=config.boot_retry_interval,
         command_timeout=config.command_timeout,
-        max_connector_id=config.max_connector_id)
+        max_connector_id=config.max_connector_id,
+        strict_validation=config.strict_validation)
     chargers = ConnectedChargers(context, accounts.check_password,
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()

@@ -10,7 +10,7 @@ from evedge.domain import charging, meter_readings
 from evedge.domain.policy import Policy
 from evedge.storage import sql
 from evedge.storage.database import close_database, open_database
-from evedge.storage.models import Anomaly, Charger, Reservation, Transaction
+from evedge.storage.models import Anomaly, Charger, MeterSample, Reservation, Transaction
 
 from conftest import make_config
 
@@ -87,6 +87,54 @@ def test_meter_stop_below_start_is_kept_with_an_anomaly(database):
     assert stopped.known and stopped.energy_wh is None
     assert Transaction.get_by_id(started.transaction_id).meter_stop == 4000
     assert Anomaly.get(Anomaly.kind == "meter_stop_below_start")
+
+
+def test_stop_with_an_unknown_meter_stop_closes_without_a_reading(database):
+    started = start(meter=500)
+    stopped = charging.stop_transaction("CP-1", started.transaction_id, None,
+                                        "2026-11-24T11:00:00Z", POLICY, NOW)
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert stopped.known and stopped.energy_wh is None
+    assert tx.stop_received_at == NOW and tx.stop_time == dt.datetime(2026, 11, 24, 11)
+    assert tx.meter_stop is None and tx.energy_wh is None and "meterStop unknown" in tx.note
+
+
+def test_stop_with_an_unknown_timestamp_is_timed_at_receipt(database):
+    started = start()
+    charging.stop_transaction("CP-1", started.transaction_id, 10, None, POLICY, NOW)
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert tx.stop_time == NOW and tx.meter_stop == 10 and tx.energy_wh == 10
+
+
+def test_stop_without_a_usable_transaction_id_is_answered_with_an_anomaly(database):
+    started = start()
+    stopped = charging.stop_transaction(
+        "CP-1", None, 10, "2026-11-24T11:00:00Z", POLICY, NOW, id_tag="T",
+        transaction_data=[{"timestamp": "2026-11-24T11:00:00Z",
+                           "sampled_value": [{"value": "10"}]}])
+    assert not stopped.known and stopped.id_tag_info == {"status": "Invalid"}
+    anomaly = Anomaly.get(Anomaly.kind == "unknown_transaction_stop")
+    assert "without a usable transactionId" in anomaly.detail
+    assert Transaction.get_by_id(started.transaction_id).stop_received_at is None
+    assert MeterSample.select().where(MeterSample.transaction.is_null()).count() == 1
+
+
+def test_energy_beyond_64_bits_is_unknown_not_a_failed_stop(database):
+    started = start(meter=-2 ** 63)
+    stopped = charging.stop_transaction("CP-1", started.transaction_id, 2 ** 63 - 1, None,
+                                        POLICY, NOW)
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert stopped.energy_wh is None and tx.meter_stop == 2 ** 63 - 1 and tx.energy_wh is None
+
+
+def test_an_inferred_close_survives_an_absurd_register_reading(database):
+    started = start(connector=3)
+    sql.insert_meter_samples(meter_readings.sample_rows("CP-1", 3, started.transaction_id, [
+        {"timestamp": "2026-11-24T10:01:00Z",
+         "sampled_value": [{"value": "1e306", "unit": "kWh"}]}], NOW))
+    assert charging.close_orphans("CP-1", 3, "test", NOW) == [started.transaction_id]
+    tx = Transaction.get_by_id(started.transaction_id)
+    assert tx.stop_inferred and tx.meter_stop is None and tx.energy_wh is None
 
 
 def test_stop_from_another_charger_does_not_close_the_transaction(database):

@@ -227,7 +227,8 @@ async def test_data_transfer_and_status_notifications_are_stored(server, library
     assert connector.status_at == dt.datetime(2026, 11, 20, 9, 0)
 
 
-async def test_known_firmware_quirks_are_accepted_with_a_record(raw_charger):
+async def test_firmware_deviations_are_repaired_with_a_record(raw_charger):
+    """The deviations quirks.py used to know by name, now repaired from the schemas."""
     async with raw_charger("CP-QUIRK") as cp:
         start = await cp.call([2, "s", "StartTransaction", {
             "connectorId": 1, "idTag": "T", "meterStart": 1234.6, "timestamp": T0}])
@@ -249,10 +250,52 @@ async def test_known_firmware_quirks_are_accepted_with_a_record(raw_charger):
     assert tx_row.meter_start == 1235 and tx_row.meter_stop == 1400
     values = sorted(s.value for s in MeterSample.select().where(MeterSample.transaction == tx))
     assert values == [12.5, 1300.5]
-    assert Charger.get_by_id("CP-QUIRK").firmware_version == "v" * 50
-    quirks = [a.detail for a in Anomaly.select().where(Anomaly.kind == "firmware_quirk")]
-    assert any("meterStart sent as a fraction" in q for q in quirks)
-    assert any("firmwareVersion longer than 50" in q for q in quirks)
+    # Informational strings are kept in full up to 500 characters.
+    assert Charger.get_by_id("CP-QUIRK").firmware_version == "v" * 80
+    quirks = {a.detail.split(" (")[0]
+              for a in Anomaly.select().where(Anomaly.kind == "firmware_quirk")}
+    assert quirks == {
+        "StartTransaction meterStart: fraction_rounded",
+        "MeterValues transactionId: number_from_string",
+        "MeterValues meterValue[0].timestamp: timestamp_lenient",
+        "MeterValues meterValue[0].sampledValue[0].value: string_from_number",
+        "StopTransaction meterStop: number_from_string",
+        "BootNotification firmwareVersion: string_too_long",
+    }
+
+
+async def test_a_stop_transaction_is_answered_whatever_its_values(raw_charger):
+    """OCPP 1.6 §4.10: refusing a StopTransaction makes the charger retry it forever."""
+    async with raw_charger("CP-STOPPY") as cp:
+        start = await cp.call([2, "s", "StartTransaction", {
+            "connectorId": 1, "idTag": "T", "meterStart": 100, "timestamp": T0}])
+        tx = start[2]["transactionId"]
+        # meterStop beyond double range (orjson refuses the frame; it is decoded again),
+        # and a timestamp that cannot be held in UTC.
+        stop = await cp.call(f'[2,"t","StopTransaction",{{"transactionId":{tx},'
+                             f'"meterStop":1e999,"timestamp":"0001-01-01T00:00:00+01:00"}}]')
+        assert stop[:2] == [3, "t"]
+        junk = await cp.call([2, "j", "StopTransaction", {"transactionId": "soon"}])
+        assert junk[:2] == [3, "j"]
+    row = Transaction.get_by_id(tx)
+    assert row.stop_received_at is not None and row.stop_time == row.stop_received_at
+    assert row.meter_stop is None and row.energy_wh is None
+    assert Anomaly.select().where(Anomaly.kind == "unknown_transaction_stop").count() == 1
+
+
+async def test_repairs_are_recorded_once_per_kind_action_and_field_per_connection(raw_charger):
+    def units(*names: str) -> dict:
+        return {"connectorId": 1, "meterValue": [{"timestamp": T0, "sampledValue": [
+            {"value": "1", "unit": name} for name in names]}]}
+
+    async with raw_charger("CP-ONCE") as cp:
+        for n in range(3):   # two samples with an unlisted unit, three messages
+            assert (await cp.call([2, f"m{n}", "MeterValues", units("mA", "mV")]))[0] == 3
+    async with raw_charger("CP-ONCE") as cp:   # a new connection records again
+        assert (await cp.call([2, "m", "MeterValues", units("mA")]))[0] == 3
+    details = [a.detail for a in Anomaly.select().where(Anomaly.kind == "firmware_quirk")]
+    assert details == ["MeterValues meterValue[0].sampledValue[0].unit: enum_raw (mA)"] * 2
+    assert MeterSample.select().where(MeterSample.unit == "mV").count() == 3
 
 
 @pytest.mark.sqlite_only

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import websockets
+from conftest import RawCharger
 
 BOOT = {"chargePointVendor": "Acme", "chargePointModel": "X1"}
 
@@ -21,37 +22,88 @@ async def test_boot_answer_is_rfc3339_utc(raw_charger):
     assert len(reply[2]["currentTime"]) == len("2026-01-01T00:00:00.000Z")
 
 
-@pytest.mark.parametrize("frame, code, cause_fragment", [
+T0 = "2026-11-20T10:00:00Z"
+
+# What cannot be understood keeps its CALLERROR in the default (tolerant) mode.
+NOT_UNDERSTOOD = [
     ([2, "e1", "FooBar", {}], "NotImplemented", "FooBar"),
     # Reset is a 1.6 action, but one a Central System receives, never handles.
     ([2, "e2", "Reset", {"type": "Hard"}], "NotSupported", "Reset"),
     ([2, "e3", "BootNotification", {"chargePointVendor": "Acme"}],
      "OccurenceConstraintViolation", "chargePointModel is required"),
-    ([2, "e4", "BootNotification", {"chargePointVendor": 7, "chargePointModel": "X"}],
+    ([2, "e4", "BootNotification", {"chargePointVendor": {"name": "Acme"},
+                                    "chargePointModel": "X"}],
      "TypeConstraintViolation", "chargePointVendor"),
-    ([2, "e5", "BootNotification", {"chargePointVendor": "A" * 21, "chargePointModel": "X"}],
-     "TypeConstraintViolation", "chargePointVendor"),
-    ([2, "e6", "Heartbeat", {"unexpected": 1}], "FormationViolation", "unexpected"),
+    ([2, "e5", "StartTransaction", {"connectorId": "1_000", "idTag": "T", "meterStart": 0,
+                                    "timestamp": T0}], "TypeConstraintViolation", "connectorId"),
+    ([2, "e6", "StartTransaction", {"connectorId": 2 ** 63, "idTag": "T", "meterStart": 0,
+                                    "timestamp": T0}],
+     "PropertyConstraintViolation", "connectorId"),
     ([2, "e7", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
-                                      "status": "Bogus"}], "PropertyConstraintViolation", "status"),
-    ([2, "e8", "MeterValues", {"connectorId": 1, "meterValue": []}],
-     "OccurenceConstraintViolation", "meterValue"),
+                                      "status": "Available",
+                                      "timestamp": "0001-01-01T00:00:00+01:00"}],
+     "PropertyConstraintViolation", "timestamp"),
+    ([2, "e8", "MeterValues", {"connectorId": 1, "meterValue": [{"timestamp": T0}]}],
+     "OccurenceConstraintViolation", "sampledValue is required"),
     ([2, "e9", "Heartbeat"], "ProtocolError", "4 elements"),
     ([7, "e10", "Heartbeat", {}], "FormationViolation", "MessageTypeId"),
     ([2, "e11", "Heartbeat", "not-an-object"], "FormationViolation", "payload"),
     ('[2,"e12","Heartbeat",{}', "FormationViolation", "not valid JSON"),
-])
+]
+
+# Deviations whose meaning is clear: repaired by default, refused with strict_validation.
+DEVIATIONS = [
+    ([2, "d1", "BootNotification", {"chargePointVendor": 7, "chargePointModel": "X"}],
+     "TypeConstraintViolation", "chargePointVendor"),
+    ([2, "d2", "BootNotification", {"chargePointVendor": "A" * 21, "chargePointModel": "X"}],
+     "TypeConstraintViolation", "chargePointVendor"),
+    ([2, "d3", "Heartbeat", {"unexpected": 1}], "FormationViolation", "unexpected"),
+    ([2, "d4", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                      "status": "Bogus"}], "PropertyConstraintViolation", "status"),
+    ([2, "d5", "MeterValues", {"connectorId": 1, "meterValue": []}],
+     "OccurenceConstraintViolation", "meterValue"),
+    ([2, "d6", "StatusNotification", {"connectorId": 1, "errorCode": "NoError",
+                                      "status": "Available", "timestamp": "not-a-date"}],
+     "PropertyConstraintViolation", "timestamp"),
+]
+
+
+def _frame_id(frame) -> str:
+    return frame[1] if isinstance(frame, list) else "e12"
+
+
+@pytest.mark.parametrize("frame, code, cause_fragment", NOT_UNDERSTOOD)
 async def test_bad_frames_get_the_spec_callerror_and_the_socket_stays_usable(
         raw_charger, frame, code, cause_fragment):
     async with raw_charger("CP-ERR") as cp:
+        await _assert_callerror(cp, frame, code, cause_fragment)
+
+
+@pytest.mark.parametrize("frame, code, cause_fragment", DEVIATIONS)
+async def test_strict_validation_answers_every_deviation_with_its_callerror(
+        start_server, frame, code, cause_fragment):
+    running = await start_server(strict_validation=True)
+    async with websockets.connect(f"{running.ocpp_url}/CP-STRICT", subprotocols=["ocpp1.6"],
+                                  open_timeout=5) as ws:
+        await _assert_callerror(RawCharger(ws), frame, code, cause_fragment)
+
+
+@pytest.mark.parametrize("frame, code, cause_fragment", DEVIATIONS)
+async def test_the_same_deviations_are_repaired_by_default(raw_charger, frame, code,
+                                                           cause_fragment):
+    async with raw_charger("CP-TOLERANT") as cp:
         reply = await cp.call(frame)
-        unique_id = frame[1] if isinstance(frame, list) else "e12"
-        assert reply[0] == 4 and reply[1] == unique_id
-        assert reply[2] == code
-        assert isinstance(reply[3], str) and reply[3]
-        assert cause_fragment in reply[4]["cause"]
-        # The connection is still usable after any CALLERROR.
-        assert (await cp.call([2, "ok", "Heartbeat", {}]))[:2] == [3, "ok"]
+    assert reply[:2] == [3, frame[1]], reply
+
+
+async def _assert_callerror(cp: RawCharger, frame, code: str, cause_fragment: str) -> None:
+    reply = await cp.call(frame)
+    assert reply[0] == 4 and reply[1] == _frame_id(frame), reply
+    assert reply[2] == code
+    assert isinstance(reply[3], str) and reply[3]
+    assert cause_fragment in reply[4]["cause"]
+    # The connection is still usable after any CALLERROR.
+    assert (await cp.call([2, "ok", "Heartbeat", {}]))[:2] == [3, "ok"]
 
 
 async def test_frames_without_a_recoverable_id_are_dropped_not_fatal(raw_charger):

@@ -7,7 +7,8 @@ message (thread-pool validation twice, regex key conversion) and stays silent on
 malformed frames; :meth:`Dispatcher.handle_frame` does the same job
 synchronously with the helpers in ``protocol.py``::
 
-    frame -> envelope check -> repair and schema validation -> @on handler
+    frame -> envelope check -> schema validation (tolerance.py: a tolerant pass with a
+          record of each repair, only when strict validation fails) -> @on handler
           (inside the group-commit transaction) -> CALLRESULT after the commit
           -> the handler's dashboard events -> @after hook
 
@@ -54,7 +55,7 @@ from ..domain.policy import Policy
 from ..events import Broadcaster
 from ..storage.group_commit import GroupCommit
 from ..timeutil import utcnow
-from . import protocol, quirks
+from . import protocol, tolerance
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class SessionContext:
     boot_retry_interval: int     # ... when Pending or Rejected
     command_timeout: float       # seconds a CS->CP call waits for the answer
     max_connector_id: int = 32   # connectorId above this is a PropertyConstraintViolation
+    strict_validation: bool = False  # no tolerant pass: every deviation gets its CALLERROR
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ class Dispatcher(ChargePoint):
         self.closed = asyncio.get_running_loop().create_future()
         self._queue: asyncio.Queue | None = None
         self._held: list[tuple[str, Hashable | None, dict[str, Any]]] | None = None
-        self._quirks_seen: set[str] | None = None
+        self._repairs_seen: set[tuple[str, str, str]] | None = None
 
     @property
     def _response_queue(self) -> asyncio.Queue:
@@ -190,10 +192,9 @@ class Dispatcher(ChargePoint):
         try:
             if route is None:
                 raise protocol.unknown_action_error(action)
-            notes = quirks.repair(action, payload)
-            if notes:
-                self._record_quirks(action, notes)
-            protocol.validate(action, payload)
+            repairs = tolerance.check(action, payload, self.context.strict_validation)
+            if repairs:
+                self._record_repairs(action, repairs)
             self._check_connector(payload)
             kwargs = protocol.to_snake(payload)
             self._held = held
@@ -254,18 +255,21 @@ class Dispatcher(ChargePoint):
     def _write(self, frame: str | bytes) -> None:
         self._send_frame(frame)
 
-    def _record_quirks(self, action: str, notes: list[str]) -> None:
-        seen = self._quirks_seen
-        if seen is None:
-            seen = self._quirks_seen = set()
-        new = [note for note in notes if note not in seen]
+    def _record_repairs(self, action: str, repairs: list[tolerance.Repair]) -> None:
+        """One anomaly per new (kind, action, field) per connection."""
+        if self._repairs_seen is None:
+            self._repairs_seen = set()
+        new = tolerance.new_repairs(self._repairs_seen, action, repairs)
         if not new:
             return
-        seen.update(new)
-        detail = f"{action}: {'; '.join(new)}"
-        log.info("%s: accepted firmware quirk(s) %s", self.id, detail)
-        self._committer.run(lambda: charging.record_anomaly(self.id, "firmware_quirk", detail,
-                                                            utcnow()))
+        details = [tolerance.describe(action, repair) for repair in new]
+        log.info("%s: accepted firmware quirk(s) %s", self.id, "; ".join(details))
+        now = utcnow()
+
+        def write() -> None:
+            for detail in details:
+                charging.record_anomaly(self.id, "firmware_quirk", detail, now)
+        self._committer.run(write)
 
     # --- connection lifecycle --------------------------------------------------------------
 

@@ -121,8 +121,13 @@ def validate(schema_name: str, payload: Any) -> None:
     try:
         validator(schema_name)(payload)
     except fastjsonschema.JsonSchemaValueException as exc:
-        error = _KEYWORD_ERRORS.get(exc.rule, FormationViolationError)
-        raise error(details={"cause": describe(exc)[:250]}) from None
+        raise schema_error(exc) from None
+
+
+def schema_error(exc: fastjsonschema.JsonSchemaValueException) -> OCPPError:
+    """The OCPP-J 1.6 §4.2.3 CALLERROR for a schema violation, naming the field."""
+    error = _KEYWORD_ERRORS.get(exc.rule, FormationViolationError)
+    return error(details={"cause": describe(exc)[:250]})
 
 
 def field_path(exc: fastjsonschema.JsonSchemaValueException) -> str:
@@ -241,9 +246,12 @@ def parse_frame(raw: str | bytes) -> list:
     try:
         frame = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        match = _UNIQUE_ID.match(raw if isinstance(raw, str) else raw.decode("utf-8", "replace"))
-        raise FrameError(match.group(1) if match else None,
-                         FormationViolationError(details={"cause": "frame is not valid JSON"}))
+        frame = _decode_huge_numbers(raw)
+        if frame is None:
+            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            match = _UNIQUE_ID.match(text)
+            raise FrameError(match.group(1) if match else None, FormationViolationError(
+                details={"cause": "frame is not valid JSON"}))
     if type(frame) is not list or not frame:
         raise FrameError(None, FormationViolationError(
             details={"cause": "frame is not a JSON array"}))
@@ -271,6 +279,30 @@ def parse_frame(raw: str | bytes) -> list:
             raise FrameError(unique_id, FormationViolationError(
                 details={"cause": "payload must be a JSON object"}))
     return frame
+
+
+def _decode_huge_numbers(raw: str | bytes) -> Any | None:
+    """A frame orjson refused only for a number beyond double range (``1e999``, 400 digits).
+
+    Such numbers are valid JSON (RFC 8259 §6 lets a parser limit them); read as +-inf,
+    they reach the schema checks, which answer naming the field (and a StopTransaction
+    still closes). None for a frame broken otherwise: NaN/Infinity are not JSON, and
+    what orjson would not write back (lone surrogates) stays refused.
+    """
+    try:
+        frame = json.loads(raw, parse_int=_int_or_float, parse_constant=_not_json)
+        orjson.dumps(frame)
+    except (ValueError, TypeError, RecursionError):
+        return None
+    return frame
+
+
+def _int_or_float(text: str) -> int | float:
+    return int(text) if len(text) <= 20 else float(text)   # no int() of 5,000 digits
+
+
+def _not_json(text: str) -> None:
+    raise ValueError(f"{text} is not JSON")
 
 
 def unknown_action_error(action: str) -> OCPPError:

@@ -85,8 +85,10 @@ class ChargePointSession(Dispatcher):
                                             id_tag_info=started.id_tag_info)
 
     @on(Action.stop_transaction)
-    def on_stop_transaction(self, meter_stop: int, timestamp: str, transaction_id: int,
-                            **kwargs: Any) -> call_result.StopTransaction:
+    def on_stop_transaction(self, meter_stop: int | None, timestamp: str | None,
+                            transaction_id: int | None, **kwargs: Any
+                            ) -> call_result.StopTransaction:
+        # None: a value the charger sent that could not be used (tolerance.STOP_UNKNOWN).
         stopped = charging.stop_transaction(
             self.id, transaction_id, meter_stop, timestamp, self.context.policy, utcnow(),
             reason=kwargs.get("reason"), id_tag=kwargs.get("id_tag"),

@@ -17,7 +17,7 @@ from typing import Any
 from ..storage import sql
 from ..timeutil import parse_charger_time
 from .authorization import id_tag_info
-from .meter_readings import sample_rows, whole_wh
+from .meter_readings import int64_or_none, sample_rows, whole_wh
 from .policy import Policy
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reas
     latest = sql.latest_energy_register(transaction_id)
     meter_stop = whole_wh(*latest) if latest else None
     valid = meter_stop is not None and meter_stop >= meter_start
-    energy = meter_stop - meter_start if valid else None
+    energy = int64_or_none(meter_stop - meter_start) if valid else None
     sql.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
                           inferred=True, note=reason[:200], now=now)
     sql.record_anomaly(charger_id, "transaction_inferred_stop",
@@ -197,39 +197,52 @@ class StoppedTransaction:
     energy_wh: int | None
 
 
-def stop_transaction(charger_id: str, transaction_id: int, meter_stop: int, timestamp: str,
-                     policy: Policy, now: dt.datetime, *, reason: str | None = None,
-                     id_tag: str | None = None,
+def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: int | None,
+                     timestamp: str | None, policy: Policy, now: dt.datetime, *,
+                     reason: str | None = None, id_tag: str | None = None,
                      transaction_data: list[dict[str, Any]] | None = None) -> StoppedTransaction:
-    """Close a transaction. Always succeeds: a StopTransaction must always be answered."""
+    """Close a transaction. Always succeeds: a StopTransaction must always be answered
+    (OCPP 1.6 §4.10). None for ``transaction_id``, ``meter_stop`` or ``timestamp`` means
+    the charger sent a value that could not be used: the stop is then recorded as an
+    anomaly, closed without a reading, or timed at the receive time."""
     stop_time = parse_charger_time(timestamp) or now
-    row = sql.transaction_for_stop(transaction_id)
+    row = None if transaction_id is None else sql.transaction_for_stop(transaction_id)
     known = row is not None and row[0] == charger_id
     energy = None
     if not known:
         # Unknown id (our database was reset, or a firmware bug): answer anyway, or the
         # charger retries this message forever and blocks its queue behind it.
+        which = "without a usable transactionId" if transaction_id is None \
+            else f"for unknown transaction {transaction_id}"
         sql.record_anomaly(charger_id, "unknown_transaction_stop",
-                           f"StopTransaction for unknown transaction {transaction_id} "
-                           f"(meterStop {meter_stop}, reason {reason})", now)
+                           f"StopTransaction {which} (meterStop {meter_stop}, reason {reason})",
+                           now)
     elif row[3]:
         log.info("repeated StopTransaction %s from %s", transaction_id, charger_id)
     else:
-        meter_start = row[2]
-        if meter_stop >= meter_start:
-            energy = meter_stop - meter_start
-        else:
-            sql.record_anomaly(charger_id, "meter_stop_below_start",
-                               f"transaction {transaction_id}: meterStop {meter_stop} < "
-                               f"meterStart {meter_start}", now)
+        energy = _stop_energy(charger_id, transaction_id, meter_stop, row[2], now)
+        note = "" if meter_stop is not None else "meterStop unknown: the charger's was unusable"
         sql.close_transaction(transaction_id, meter_stop, stop_time, reason, id_tag, energy,
-                              inferred=False, note="", now=now)
+                              inferred=False, note=note, now=now)
     if transaction_data:
         connector_id = row[1] if known else 0
         _insert_samples(charger_id, connector_id, transaction_id if known else None,
                         transaction_data, now)
     info = id_tag_info(id_tag, policy, now) if id_tag else None
     return StoppedTransaction(info, known, energy)
+
+
+def _stop_energy(charger_id: str, transaction_id: int, meter_stop: int | None,
+                 meter_start: int, now: dt.datetime) -> int | None:
+    """Energy of a stopped transaction; None when meterStop is unknown or below the start."""
+    if meter_stop is None:
+        return None
+    if meter_stop >= meter_start:
+        return int64_or_none(meter_stop - meter_start)   # 64-bit readings, a 65-bit difference
+    sql.record_anomaly(charger_id, "meter_stop_below_start",
+                       f"transaction {transaction_id}: meterStop {meter_stop} < "
+                       f"meterStart {meter_start}", now)
+    return None
 
 
 @dataclass(frozen=True)

@@ -69,9 +69,16 @@ def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None,
     return (number, None) if math.isfinite(number) else (None, text)
 
 
-def whole_wh(value: float, unit: str | None) -> int:
-    """A register reading as whole Wh (meterStop inferred from the last sample)."""
-    return int(round(value * 1000)) if unit == "kWh" else int(round(value))
+def int64_or_none(value: int) -> int | None:
+    """``value`` when a database integer column holds it (signed 64 bits), else None."""
+    return value if -2 ** 63 <= value < 2 ** 63 else None
+
+
+def whole_wh(value: float, unit: str | None) -> int | None:
+    """A register reading as whole Wh (meterStop inferred from the last sample); None
+    beyond 64 bits (a sample may read 1e300 kWh)."""
+    wh = value * 1000 if unit == "kWh" else value
+    return int64_or_none(int(round(wh))) if math.isfinite(wh) else None
 
 
 def energy_wh(value: float | None, unit: str | None) -> float | None:

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 from .. import errors
 from . import waterfill
 from .site_model import PHASES, ChargerAssignment, Circuit, SiteModel, Vector, parse_charger
-from .units import MICRO, UNIT, micro_up, row_limit_micro, units_down, units_up
+from .units import MICRO, UNIT, micro_up, units_down, units_up
 
 CHARGING = "charging"
 QUEUED = "queued"
@@ -253,7 +253,7 @@ class _Base:
         self.unmanaged: list[FixedLoad] = []
         self.fixed = self._fixed(fixed)
         self.other = self._other(other_loads)
-        self.row_limit_micro = [row_limit_micro(site.circuit(row.circuit), row.phase)
+        self.row_limit_micro = [site.circuit(row.circuit).limit_micro(row.phase)
                                 for row in site.constraints]
         self.row_base_micro = [self.on_row(row.circuit, row.phase) for row in site.constraints]
         self.row_capacity_micro = [limit - load for limit, load

@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import Any
 
 from . import fields as f
-from .units import UNIT, row_limit_micro, units_up
+from .units import UNIT, micro_down, micro_ratio, micro_up, units_up
 
 PHASES = ("L1", "L2", "L3")
 # OCPP 1.6 §9.1.7 ConnectorPhaseRotation (NotApplicable and Unknown say nothing we can
@@ -90,6 +90,16 @@ class Circuit:
         if self.max_power_kw is None:
             return None
         return self.max_power_kw * 1000 / self.voltage_v
+
+    def limit_micro(self, phase: int | None) -> int:
+        """The limit on one site phase after the margin, or (phase None) the power limit
+        as P / V phase-amperes, in micro-amperes rounded down."""
+        if phase is None:
+            return micro_ratio(self.max_power_kw * 1000, self.voltage_v)
+        limit = self.max_current_a
+        if isinstance(limit, tuple):
+            limit = limit[phase]
+        return micro_down(limit) - micro_up(self.margin_a)
 
     def as_json(self) -> dict[str, Any]:
         limit = self.max_current_a
@@ -547,7 +557,7 @@ def _refuse_unreachable_minimums(site: SiteModel) -> None:
         for row, coefficient in site.constraint_terms(charger):
             constraint = site.constraints[row]
             circuit = site.circuit(constraint.circuit)
-            limit = row_limit_micro(circuit, constraint.phase)
+            limit = circuit.limit_micro(constraint.phase)
             if coefficient * low <= limit:
                 continue
             if constraint.phase is None:

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import math
 from decimal import Decimal
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .site_model import Circuit
 
 MICRO = 1_000_000       # micro-amperes per ampere
 UNIT = MICRO // 10      # micro-amperes per allocation unit (0.1 A)
@@ -46,14 +42,9 @@ def units_down(value: float) -> int:
     return math.floor(value * 10 + GRID_SLACK)
 
 
-def row_limit_micro(circuit: Circuit, phase: int | None) -> int:
-    """A circuit's limit on one site phase after its margin, or (phase None) its power
-    limit as P / V phase-amperes, in micro-amperes rounded down."""
-    if phase is None:
-        power_n, power_d = Decimal(repr(circuit.max_power_kw)).as_integer_ratio()
-        volt_n, volt_d = Decimal(repr(circuit.voltage_v)).as_integer_ratio()
-        return (power_n * volt_d * 1000 * MICRO) // (power_d * volt_n)
-    limit = circuit.max_current_a
-    if isinstance(limit, tuple):
-        limit = limit[phase]
-    return micro_down(limit) - micro_up(circuit.margin_a)
+def micro_ratio(numerator: float, denominator: float) -> int:
+    """``numerator / denominator`` in micro-units rounded down, computed exactly on the
+    decimals the two were written as (a power limit in W over a voltage)."""
+    num_n, num_d = Decimal(repr(numerator)).as_integer_ratio()
+    den_n, den_d = Decimal(repr(denominator)).as_integer_ratio()
+    return (num_n * den_d * MICRO) // (num_d * den_n)

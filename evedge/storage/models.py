@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from peewee import (
     AutoField,
+    BigIntegerField,
     BooleanField,
     CharField,
     DatabaseProxy,
     DateTimeField,
-    FloatField,
+    DoubleField,
     ForeignKeyField,
     IntegerField,
     Model,
@@ -73,23 +74,23 @@ class Charger(BaseModel):
     location = CharField(max_length=200, default="")
     registration_status = CharField(max_length=16, default="Accepted")
     password_hash = CharField(max_length=60, null=True)  # OCPP 1.6 security profile 1
-    vendor = CharField(max_length=20, default="")
-    model = CharField(max_length=20, default="")
-    serial_number = CharField(max_length=25, default="")
-    charge_box_serial_number = CharField(max_length=25, default="")
-    firmware_version = CharField(max_length=50, default="")
-    iccid = CharField(max_length=20, default="")
-    imsi = CharField(max_length=20, default="")
-    meter_type = CharField(max_length=25, default="")
-    meter_serial_number = CharField(max_length=25, default="")
+    vendor = CharField(max_length=500, default="")
+    model = CharField(max_length=500, default="")
+    serial_number = CharField(max_length=500, default="")
+    charge_box_serial_number = CharField(max_length=500, default="")
+    firmware_version = CharField(max_length=500, default="")
+    iccid = CharField(max_length=500, default="")
+    imsi = CharField(max_length=500, default="")
+    meter_type = CharField(max_length=500, default="")
+    meter_serial_number = CharField(max_length=500, default="")
     created_at = DateTimeField(default=utcnow)
     last_boot_at = DateTimeField(null=True)
     last_seen_at = DateTimeField(null=True)
     connected_at = DateTimeField(null=True)
     disconnected_at = DateTimeField(null=True)
-    firmware_status = CharField(max_length=32, default="")
+    firmware_status = CharField(max_length=500, default="")
     firmware_status_at = DateTimeField(null=True)
-    diagnostics_status = CharField(max_length=32, default="")
+    diagnostics_status = CharField(max_length=500, default="")
     diagnostics_status_at = DateTimeField(null=True)
     local_list_version = IntegerField(null=True)
     configuration = TextField(default="")  # JSON of the last GetConfiguration answer
@@ -102,12 +103,12 @@ class Connector(BaseModel):
 
     id = AutoField()
     charger = ForeignKeyField(Charger, backref="connectors", on_delete="CASCADE")
-    connector_id = IntegerField()
-    status = CharField(max_length=20, default="Unknown")
+    connector_id = BigIntegerField()
+    status = CharField(max_length=500, default="Unknown")
     error_code = CharField(max_length=30, default="NoError")
-    info = CharField(max_length=50, default="")
+    info = CharField(max_length=500, default="")
     vendor_id = CharField(max_length=255, default="")
-    vendor_error_code = CharField(max_length=50, default="")
+    vendor_error_code = CharField(max_length=500, default="")
     status_at = DateTimeField(null=True)  # the charger's timestamp, if it sent one
     updated_at = DateTimeField(default=utcnow)
 
@@ -120,12 +121,12 @@ class StatusEvent(BaseModel):
 
     id = AutoField()
     charger = ForeignKeyField(Charger, on_delete="CASCADE")
-    connector_id = IntegerField()
-    status = CharField(max_length=20)
+    connector_id = BigIntegerField()
+    status = CharField(max_length=500)
     error_code = CharField(max_length=30)
-    info = CharField(max_length=50, default="")
+    info = CharField(max_length=500, default="")
     vendor_id = CharField(max_length=255, default="")
-    vendor_error_code = CharField(max_length=50, default="")
+    vendor_error_code = CharField(max_length=500, default="")
     charger_time = DateTimeField(null=True)
     received_at = DateTimeField()
 
@@ -154,19 +155,19 @@ class Transaction(BaseModel):
 
     id = AutoField()
     charger = ForeignKeyField(Charger, backref="transactions", on_delete="CASCADE")
-    connector_id = IntegerField()
-    id_tag = CharField(max_length=20)
+    connector_id = BigIntegerField()
+    id_tag = CharField(max_length=255)
     auth_status = CharField(max_length=16)
-    reservation_id = IntegerField(null=True)
-    meter_start = IntegerField()
+    reservation_id = BigIntegerField(null=True)
+    meter_start = BigIntegerField()
     start_time = DateTimeField()          # the charger's clock
     start_received_at = DateTimeField()   # ours
-    meter_stop = IntegerField(null=True)
+    meter_stop = BigIntegerField(null=True)
     stop_time = DateTimeField(null=True)
     stop_received_at = DateTimeField(null=True)
     stop_reason = CharField(max_length=20, null=True)
-    stop_id_tag = CharField(max_length=20, null=True)
-    energy_wh = IntegerField(null=True)
+    stop_id_tag = CharField(max_length=255, null=True)
+    energy_wh = BigIntegerField(null=True)
     stop_inferred = BooleanField(default=False)  # closed by evedge, not by a StopTransaction
     note = CharField(max_length=200, default="")
 
@@ -238,16 +239,16 @@ class MeterSample(BaseModel):
 
     id = AutoField()
     charger = ForeignKeyField(Charger, on_delete="CASCADE", index=False)
-    connector_id = IntegerField()
+    connector_id = BigIntegerField()
     transaction = ForeignKeyField(Transaction, null=True, on_delete="SET NULL", index=False)
     timestamp = DateTimeField()       # the charger's clock
     received_at = DateTimeField()     # ours: offline replays show up as old timestamps
-    measurand = CharField(max_length=40, default="Energy.Active.Import.Register")
-    phase = CharField(max_length=8, null=True)
-    unit = CharField(max_length=12, null=True)
+    measurand = CharField(max_length=500, default="Energy.Active.Import.Register")
+    phase = CharField(max_length=500, null=True)
+    unit = CharField(max_length=500, null=True)
     context = CharField(max_length=24, null=True)
-    location = CharField(max_length=8, null=True)
-    value = FloatField(null=True)     # numeric value; None when the value is not a number
+    location = CharField(max_length=500, null=True)
+    value = DoubleField(null=True)    # numeric value; None when the value is not a number
     raw_value = TextField(null=True)  # kept only when it is not a plain number (SignedData, quirks)
 
     class Meta:
@@ -283,7 +284,7 @@ class DataTransferRecord(BaseModel):
     id = AutoField()
     charger = ForeignKeyField(Charger, on_delete="CASCADE")
     vendor_id = CharField(max_length=255)
-    message_id = CharField(max_length=50, null=True)
+    message_id = CharField(max_length=255, null=True)
     data = TextField(null=True)
     received_at = DateTimeField()
 
