@@ -3,13 +3,15 @@
 Import the public API from ``simulator``; the modules here are its implementation, one concern
 each:
 
-* `clock`: UTC now and RFC 3339;
+* `clock`: UTC now and RFC 3339, and the simulated clock (``speed``);
 * `transport`: tornado websocket client, Basic auth, connection errors;
 * `state`: connectors, transactions, reservations, configuration keys, local list;
 * `smart_charging`: charging profiles, limits and composite schedules;
 * `charger`: `SimulatedCharger` itself, assembled from the mixins below, and its lifecycle;
 * `messages`, `registration`: what the charger sends on its own, and BootNotification;
-* `sessions`, `metering`: charging sessions, connector status and the energy meter;
+* `sessions`, `metering`: charging sessions, connector status, the load and the energy meter;
+* `load`, `ev`: pure rules of the current a car draws (reaction delay, 6 A minimum, phases, a
+  charge point's limit shared) and of the car's battery;
 * `handlers_core`, `handlers_smart`, `handlers_firmware`: the 19 Central-System-initiated actions;
 * `events`, `protocol`, `frames`: event history for tests, CALL plumbing, checks on every frame;
 * `runner`, `cli`: running chargers, and the command line.

@@ -82,7 +82,15 @@ class SimulatedCharger(
     State that tests may inspect: ``connectors`` (0 = the whole charge point), ``config``,
     ``local_list``, ``reservations``, ``profiles``, ``registration_status``, ``firmware_state``,
     ``firmware_download``, ``diagnostics_state``, ``diagnostics_uploads``, ``protocol_errors``,
-    ``history`` and ``events``.
+    ``history`` and ``events``; the current each car draws through ``drawn_current(n)`` and
+    ``await wait_for_current(n, predicate, timeout)``.
+
+    The electrical options (see `metering`): ``phases`` (1 or 3) and ``phase_rotation`` (§9.1.7:
+    RST, RTS, SRT, STR, TRS or TSR) say how the charger is wired; ``power_w`` is each
+    connector's hardware maximum; a car follows a new allowed current after ``reaction_delay``
+    seconds and ramps up at ``ramp_rate`` A/s (None: at once); ``car_max_current`` is the
+    default car's own maximum per phase (None: no limit of its own). ``speed`` runs the
+    physical world (energy, delays, ramps, batteries) that many times faster than real time.
     """
 
     def __init__(
@@ -107,6 +115,12 @@ class SimulatedCharger(
         reconnect_cap: float = 30.0,
         reboot_delay: float = 0.2,
         history_size: int = 1000,
+        phases: int = 3,
+        phase_rotation: str = "RST",
+        reaction_delay: float = 5.0,
+        ramp_rate: float | None = 2.0,
+        car_max_current: float | None = None,
+        speed: float = 1.0,
     ):
         wire_log = _WireLogger(logging.getLogger("evedge.simulator.wire"), {})
         super().__init__(
@@ -126,6 +140,14 @@ class SimulatedCharger(
         self.reconnect_base = reconnect_base
         self.reconnect_cap = reconnect_cap
         self.reboot_delay = reboot_delay
+        self._init_load(
+            phases=phases,
+            phase_rotation=phase_rotation,
+            reaction_delay=reaction_delay,
+            ramp_rate=ramp_rate,
+            speed=speed,
+            car_max_current=car_max_current,
+        )
         self._init_state(connectors, meter_interval)
         self._init_protocol()
         self._init_events(history_size)
@@ -134,7 +156,7 @@ class SimulatedCharger(
     def _init_state(self, connectors: int, meter_interval: float) -> None:
         """The charge point's own state: what tests may inspect (see the class docstring)."""
         self.connectors = {n: Connector(n) for n in range(connectors + 1)}
-        self.config = Configuration(connectors, meter_interval)
+        self.config = Configuration(connectors, meter_interval, self.phase_rotation)
         self.local_list = LocalAuthList()
         self.auth_cache: dict[str, dict] = {}  # id tag -> last idTagInfo from the server
         self.reservations: dict[int, Reservation] = {}

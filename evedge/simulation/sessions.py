@@ -24,6 +24,7 @@ from ocpp.v16.enums import (
 )
 
 from .clock import utc_now
+from .metering import ENERGY_STATUSES
 from .state import Connector, Reservation
 from .transport import ConnectionClosed
 
@@ -74,8 +75,14 @@ class SessionsMixin:
     def _apply_status(
         self, connector: Connector, status: str, error_code: str = ChargePointErrorCode.no_error
     ):
-        self._read_meter(connector)  # energy accrues only while Charging
+        """The connector's own status. A car draws only in Charging and the Suspended states:
+        the load starts with them (when a transaction runs) and ends with them."""
+        self._read_meter(connector)  # energy up to now, under the old status
         connector.status, connector.error_code = status, error_code
+        if status not in ENERGY_STATUSES:
+            self._end_load(connector)
+        elif connector.transaction is not None and connector.connector_id > 0:
+            self._begin_load(connector)
 
     async def _set_status(
         self, connector: Connector, status: str, error_code=ChargePointErrorCode.no_error
@@ -153,7 +160,8 @@ class SessionsMixin:
         if profile is not None:
             profile["transaction_id"] = result.transaction_id
             self.profiles.install(connector.connector_id, profile)
-        await self._set_status(connector, ChargePointStatus.charging)
+        self._begin_load(connector)
+        await self._set_status(connector, self._load_status(connector))
         self._start_meter_loop(connector)
         log.info(
             "%s: charging on connector %s, transaction %s",
@@ -194,6 +202,7 @@ class SessionsMixin:
         except (ConnectionClosed, asyncio.TimeoutError, OCPPError) as exc:
             self._note_failure("StopTransaction", exc)
         self.profiles.remove_tx_profiles(connector.connector_id)
+        self._load_changed()
         if connector.scheduled_availability is not None:
             connector.availability, connector.scheduled_availability = (
                 connector.scheduled_availability,
