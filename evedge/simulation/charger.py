@@ -178,6 +178,7 @@ class SimulatedCharger(
         self._reboot_pending = False
         self._backoff_attempt = 0
         self._closing = False
+        self._online = asyncio.Event()  # set while connected and registered (see wait_online)
 
     def __repr__(self) -> str:
         return f"<SimulatedCharger {self.id} {'online' if self.connected else 'offline'}>"
@@ -302,6 +303,7 @@ class SimulatedCharger(
         link.closed.set()
         if self._link is link:
             self._link, self._connection = None, _Offline()
+            self._online.clear()
         for task in (self._heartbeat_task, self._boot_task):
             if task is not None:
                 task.cancel()
@@ -309,12 +311,39 @@ class SimulatedCharger(
         self._record("disconnected", code)
         log.info("%s: disconnected (code %s)", self.id, code)
 
-    async def _disconnect(self, code: int = 1000, reason: str = "") -> None:
-        """Close the current websocket and wait until its reader has finished."""
+    async def wait_online(self, timeout: float | None = None) -> None:
+        """Wait until the charger is connected and registered, and has announced its connectors.
+        Raises asyncio.TimeoutError after ``timeout`` seconds."""
+        await asyncio.wait_for(self._online.wait(), timeout)
+
+    async def drop_connection(self, *, reboot: bool = False) -> None:
+        """Lose the connection as a real charger does: the TCP connection just ends, with no
+        closing handshake. `run` reconnects after its backoff; after `connect`, call `open`.
+
+        Without ``reboot`` the charger comes back without a BootNotification (§4.2 asks for one
+        only after a reboot) and its sessions go on. With ``reboot`` it also restarts: running
+        transactions end with reason Reboot (their StopTransactions wait in the outbox until the
+        charger is registered again) and it sends a BootNotification when it is back.
+        """
+        if reboot:
+            self.registration_status = None
+        await self._disconnect(abort=True)
+        if reboot:
+            for connector in self._outlets():
+                await self._end_transaction(connector, Reason.reboot, announce=False)
+            for connector in self.connectors.values():
+                connector.claimed_by = None
+
+    async def _disconnect(self, code: int = 1000, reason: str = "", *, abort=False) -> None:
+        """Close the current websocket (or drop it, with ``abort``) and wait until its reader
+        has finished."""
         link = self._link
         if link is None:
             return
-        link.transport.close(code, reason)
+        if abort:
+            link.transport.abort()
+        else:
+            link.transport.close(code, reason)
         done, _ = await asyncio.wait({link.reader}, timeout=10)
         if not done:
             link.reader.cancel()

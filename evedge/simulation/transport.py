@@ -86,6 +86,14 @@ class TornadoTransport:
         """Start the closing handshake. Idempotent."""
         self._ws.close(code, reason)
 
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake, as a network failure does."""
+        stream = getattr(getattr(self._ws, "protocol", None), "stream", None)
+        if stream is None:
+            self.close(None)
+        else:
+            stream.close()
+
 
 class _Offline:
     """Stands in for the transport while the charger has no connection."""
