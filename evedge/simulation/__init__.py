@@ -14,7 +14,11 @@ each:
   charge point's limit shared) and of the car's battery;
 * `handlers_core`, `handlers_smart`, `handlers_firmware`: the 19 Central-System-initiated actions;
 * `events`, `protocol`, `frames`: event history for tests, CALL plumbing, checks on every frame;
-* `runner`, `cli`: running chargers, and the command line.
+* `runner`, `cli`: running chargers, and the command line;
+* `fleet`, `behaviour`: ``simulate run``, a fleet whose drivers, faults and network drops are
+  drawn from seeded random generators in simulated time;
+* `commissioning`, `check`, `rest`: ``simulate check``, the scripted commissioning scenario, its
+  command line and report, and the small REST client it uses.
 
 Like ``simulator.py`` before it was split, this package depends only on ``ocpp`` and tornado,
 imports nothing else from evedge, and has no side effects at import time. Every module logs to

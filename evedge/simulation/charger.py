@@ -118,7 +118,7 @@ class SimulatedCharger(
         phases: int = 3,
         phase_rotation: str = "RST",
         reaction_delay: float = 5.0,
-        ramp_rate: float | None = 2.0,
+        ramp_rate: float | None = 5.0,
         car_max_current: float | None = None,
         speed: float = 1.0,
     ):
@@ -310,6 +310,16 @@ class SimulatedCharger(
         self._heartbeat_task = self._boot_task = None
         self._record("disconnected", code)
         log.info("%s: disconnected (code %s)", self.id, code)
+
+    @property
+    def subprotocol(self) -> str | None:
+        """The websocket subprotocol the server selected, while connected."""
+        return self._link.transport.subprotocol if self.connected else None
+
+    async def disconnect(self, code: int = 1000, reason: str = "") -> None:
+        """Close the websocket cleanly. The charger stays registered: ``open()`` reconnects
+        without a BootNotification, as after a network break (§4.2)."""
+        await self._disconnect(code, reason)
 
     async def wait_online(self, timeout: float | None = None) -> None:
         """Wait until the charger is connected and registered, and has announced its connectors.

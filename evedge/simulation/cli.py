@@ -13,7 +13,6 @@ import contextlib
 import logging
 import os
 import signal
-import ssl as ssl_module
 import sys
 
 import ocpp.messages
@@ -22,7 +21,7 @@ from .behaviour import FleetOptions
 from .charger import SimulatedCharger
 from .fleet import Fleet
 from .runner import _numbered_ids
-from .transport import DEFAULT_URL
+from .transport import DEFAULT_URL, client_ssl_context
 
 log = logging.getLogger("evedge.simulator")
 
@@ -201,7 +200,7 @@ def _add_electrical_arguments(parser: argparse.ArgumentParser) -> None:
         help="simulated seconds before a car follows a new limit (default 5)",
     )
     group.add_argument(
-        "--ramp-rate", type=float, default=2.0, help="A/s at which a car ramps up (default 2)"
+        "--ramp-rate", type=float, default=5.0, help="A/s at which a car ramps up (default 5)"
     )
 
 
@@ -221,7 +220,7 @@ def _fleet_options(args: argparse.Namespace) -> FleetOptions:
 def _charger_options(args: argparse.Namespace) -> dict:
     return dict(
         password=args.password,
-        ssl=_ssl_context(args.ca_file, args.insecure),
+        ssl=client_ssl_context(args.ca_file, args.insecure),
         subprotocols=() if args.no_subprotocol else ("ocpp1.6",),
         connectors=args.connectors,
         meter_interval=args.meter_interval,
@@ -233,16 +232,6 @@ def _charger_options(args: argparse.Namespace) -> dict:
         ramp_rate=args.ramp_rate,
         speed=args.speed,
     )
-
-
-def _ssl_context(ca_file: str | None, insecure: bool) -> ssl_module.SSLContext | None:
-    if not ca_file and not insecure:
-        return None  # tornado's default verification against the system CAs
-    context = ssl_module.create_default_context(cafile=ca_file)
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl_module.CERT_NONE
-    return context
 
 
 async def _run_cli(args: argparse.Namespace) -> None:
@@ -274,7 +263,7 @@ def main(argv: list[str] | None = None, prog: str | None = None) -> int:
     """
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["check"]:
-        from .commissioning import main as check_main
+        from .check import main as check_main
 
         return check_main(argv[1:], f"{prog or _default_prog()} check")
     args = _parse_args(argv, prog)

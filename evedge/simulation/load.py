@@ -104,7 +104,7 @@ class CurrentFollower:
         setpoint: Setpoint,
         *,
         reaction_delay: float = 5.0,
-        ramp_rate: float | None = 2.0,
+        ramp_rate: float | None = 5.0,
     ):
         if reaction_delay < 0:
             raise ValueError(f"reaction_delay must be at least 0: {reaction_delay!r}")

@@ -105,6 +105,17 @@ class _Offline:
         raise NotConnected()
 
 
+def client_ssl_context(ca_file: str | None, insecure: bool) -> ssl_module.SSLContext | None:
+    """TLS for wss:// (and https://): the system CAs (None), a CA bundle, or no verification."""
+    if not ca_file and not insecure:
+        return None  # tornado's default verification against the system CAs
+    context = ssl_module.create_default_context(cafile=ca_file)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl_module.CERT_NONE
+    return context
+
+
 def charger_url(base_url: str, charge_point_id: str) -> str:
     """``ws://host/ocpp`` + ``CP 1`` -> ``ws://host/ocpp/CP%201``."""
     return f"{base_url.rstrip('/')}/{urllib.parse.quote(charge_point_id, safe='')}"
