@@ -163,6 +163,8 @@ def test_properties_of_the_share(cap, wants):
     assert sum(drawn.values()) <= cap + 1e-6
     running = [k for k, amps in drawn.items() if amps > 0]
     assert all(drawn[k] <= wants[k] for k in wants)
+    if cap >= MIN_CURRENT and any(w >= MIN_CURRENT for w in wants.values()):
+        assert running  # a cap of 6 A or more never pauses everyone
     if sum(w for w in wants.values() if w >= MIN_CURRENT) <= cap:
         assert all(drawn[k] == pytest.approx(w) for k, w in wants.items() if w >= MIN_CURRENT)
     if running:  # those still running got fair shares: nobody is capped below another's share

@@ -77,7 +77,7 @@ class FleetStats:
 
     sessions_started: int = 0
     sessions_stopped: int = 0  # ended by the driver (EVDisconnected) and answered
-    sessions_refused: int = 0  # the tag or the connector did not allow a start
+    sessions_refused: int = 0  # the tag was refused, or the link dropped while starting
     faults: list[tuple[str, int, str]] = dataclasses.field(default_factory=list)
     recoveries: int = 0
     reconnects: list[tuple[str, dt.datetime, bool]] = dataclasses.field(default_factory=list)
@@ -161,8 +161,11 @@ class ChargerLife:
     # ---- drivers ---------------------------------------------------------------------------
 
     async def _driver(self, connector) -> None:
+        """A driver arrives now and then; one who finds the connector taken, faulted or the
+        charger offline drives on."""
         while await self._pause(self._wait_for_rate(self.options.session_rate)):
-            if self.charger.accepted and not connector.busy:
+            free = connector.status == ChargePointStatus.available and not connector.busy
+            if self.charger.accepted and free:
                 await self._session(connector)
 
     async def _session(self, connector) -> None:

@@ -269,7 +269,11 @@ class Commissioning:
 
     def _online(self) -> None:
         if not self.charger.connected:
-            raise StepSkipped(f"not connected: {self.lost or 'the connection closed'}")
+            why = self.lost or (
+                "the connection closed" if self.results and self.results[0].outcome == PASS
+                else "step 1 (connect) did not connect"
+            )
+            raise StepSkipped(f"not connected: {why}")
 
     def _accepted_tag(self) -> None:
         if self.tag_status != AuthorizationStatus.accepted:

@@ -20,6 +20,9 @@ from .charger import SimulatedCharger, _sleep_unless
 
 log = logging.getLogger("evedge.simulator")
 
+DELIVERY_GRACE = 10.0  # s a stopping charger that is offline gets to reconnect and stop its
+# sessions, so that stopping the fleet leaves no transaction open in the central system
+
 
 class Fleet:
     def __init__(
@@ -82,9 +85,17 @@ class Fleet:
         finally:
             stopping.cancel()
             await life.stop()
+            await self._deliver_before_leaving(charger)
             leave.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await running
+
+    async def _deliver_before_leaving(self, charger: SimulatedCharger) -> None:
+        sessions = any(c.transaction is not None for c in charger._outlets())
+        if charger.accepted or not (sessions or charger._outbox):
+            return
+        with contextlib.suppress(asyncio.TimeoutError):
+            await charger.wait_online(DELIVERY_GRACE)
 
     def _random(self, charger_id: str) -> random.Random:
         """Each charger draws from its own generator: with a seed, a charger's choices do not
