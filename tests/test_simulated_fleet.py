@@ -66,6 +66,39 @@ async def test_a_short_lively_run_leaves_its_traces_in_the_servers_records(serve
             assert parse_time(detail["last_boot_at"]) > dropped_at
 
 
+async def test_a_full_car_tapers_suspends_and_its_driver_unplugs(server, api):
+    """Above 80 % the car draws less; full, it stops drawing (SuspendedEV); its driver, who
+    would otherwise stay for days, notices and unplugs (EVDisconnected). Speed 600: ten
+    simulated minutes per second."""
+    IdTag.create(id_tag="FLEET-TAG")
+    token = (await api.register("root", "correct-horse"))["access"]
+    patient = FleetOptions(session_rate=3600, fault_rate=0, reconnect_rate=0,
+                           dwell_minutes=10_000, id_tags=("FLEET-TAG",), seed=3)
+    fleet = Fleet(server.ocpp_url, ["FULL-1"], patient, speed=600, meter_interval=0.2)
+    charger = fleet.chargers["FULL-1"]
+    stop = asyncio.Event()
+    running = asyncio.create_task(fleet.run(stop))
+    try:
+        await fleet.stats.wait_until(lambda s: s.sessions_started == 1, timeout=10)
+        car = charger.connectors[1].car
+        top = min(car.max_current, charger.max_current)
+        car.soc = 99.0  # nearly full: the taper holds it at 6 A
+        await charger.wait_for_current(1, lambda c: 0 < max(c) < top * 0.5, timeout=5)
+        await charger.wait_for_current(1, lambda c: max(c) == 0, timeout=10)
+        assert charger.connectors[1].status == "SuspendedEV" and car.full
+        await fleet.stats.wait_until(lambda s: s.sessions_stopped == 1, timeout=10)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 15)
+    assert fleet.protocol_errors() == {}
+    ended = (await api.get("/api/transactions/?charger=FULL-1&active=false", token=token)).body
+    assert [tx["stop_reason"] for tx in ended["items"]][-1] == "EVDisconnected"
+    log = (await api.get("/api/chargers/FULL-1/status-log/?limit=1000", token=token)).body
+    statuses = [e["status"] for e in reversed(log["items"]) if e["connector_id"] == 1]
+    suspended = statuses.index("SuspendedEV")
+    assert statuses[suspended - 1] == "Charging" and statuses[suspended + 1] == "Finishing"
+
+
 def test_run_is_the_default_command_and_its_options_are_checked():
     args = simulator._parse_args(["run", "ws://x/ocpp", "--seed", "3", "--speed", "60",
                                   "--session-rate", "12", "--id-tag", "A", "--id-tag", "B",

@@ -16,8 +16,8 @@ import simulator
 from evedge.models import IdTag
 from evedge.simulation.ev import Car
 
-DELAY = 0.4  # s: the reaction delay of the cars in these tests
-TOLERANCE = 0.25  # s: event loop and round trips on a busy test machine
+DELAY = 0.5  # s: the reaction delay of the cars in these tests
+TOLERANCE = 0.4  # s: event loop and round trips on a busy (shared, 2-core) test machine
 FULL = round(11000 / 690, 3)  # A per phase of an 11 kW 3-phase connector
 
 

@@ -41,10 +41,10 @@ class FleetOptions:
     """How lively the fleet is. Rates are per simulated hour: sessions per idle connector,
     faults and connection drops per charger. Durations are means, in simulated minutes."""
 
-    session_rate: float = 3.0
-    fault_rate: float = 0.6
-    reconnect_rate: float = 0.6
-    dwell_minutes: float = 40.0  # how long a driver stays plugged in
+    session_rate: float = 4.0
+    fault_rate: float = 1.0
+    reconnect_rate: float = 1.0
+    dwell_minutes: float = 30.0  # how long a driver stays plugged in
     fault_minutes: float = 5.0  # how long a fault lasts
     reboot_share: float = 0.3  # share of connection drops that are reboots (BootNotification)
     id_tags: tuple[str, ...] = ("SIM-TAG",)

@@ -179,10 +179,6 @@ class Commissioning:
         self.meter_stop: int | None = None
         self.lost: str | None = None  # when the central system closed the connection
 
-    @property
-    def steps(self) -> list[str]:
-        return [step.name for step in _STEPS]
-
     async def run(self, report: Callable[[StepResult], None] | None = None) -> list[StepResult]:
         try:
             for number, step in enumerate(_STEPS, start=1):
@@ -237,19 +233,24 @@ class Commissioning:
         """The central system's answer to one of our CALLs, or StepFailed saying why not."""
         try:
             return await asyncio.wait_for(awaitable, self.timeout + 0.5)
-        except asyncio.TimeoutError:
-            raise StepFailed(f"no answer within {self.timeout:g} s to {what}") from None
-        except OCPPError as exc:
-            if getattr(exc, "recorded", False):  # a CALLRESULT the schema refuses
-                raise StepFailed(f"the answer to {what} is not valid OCPP 1.6: {exc}") from None
-            raise StepFailed(
-                f"{what} answered with CALLERROR {exc.code}: {exc.description}", code=exc.code
-            ) from None
-        except ConnectionClosed as exc:
-            raise StepFailed(
+        except (asyncio.TimeoutError, OCPPError, ConnectionClosed) as exc:
+            raise self._failure(exc, what) from None
+
+    def _failure(self, exc: BaseException, what: str) -> StepFailed:
+        if isinstance(exc, asyncio.TimeoutError):
+            return StepFailed(f"no answer within {self.timeout:g} s to {what}")
+        if isinstance(exc, ConnectionClosed):
+            return StepFailed(
                 f"the central system closed the connection (code {exc.code}) instead of "
                 f"answering {what}"
-            ) from None
+            )
+        if getattr(exc, "recorded", False):  # a CALLRESULT the schema refuses
+            return StepFailed(f"the answer to {what} is not valid OCPP 1.6: {exc}")
+        if isinstance(exc, OCPPError):
+            return StepFailed(
+                f"{what} answered with CALLERROR {exc.code}: {exc.description}", code=exc.code
+            )
+        return StepFailed(f"{what} failed: {exc!r}")
 
     async def _sent(self, action: str) -> tuple[dict, Any]:
         """(payload, answer) of the next ``action`` our charger sent on its own."""
@@ -258,7 +259,7 @@ class Commissioning:
         except asyncio.TimeoutError:
             raise StepFailed(f"the charger sent no {action} within {self.timeout:g} s") from None
         if isinstance(result, BaseException):
-            await self._answer(_raise(result), action)
+            raise self._failure(result, action)
         return payload, result
 
     async def _api(self, method: str, path: str, body: Any = None):
@@ -583,7 +584,3 @@ class Commissioning:
             f"{self.meter_stop} Wh, energy {row.get('energy_wh')} Wh",
             {"transaction": row},
         )
-
-
-async def _raise(exc: BaseException):
-    raise exc
