@@ -6,10 +6,17 @@ authorization list. It answers all 19 Central-System-initiated OCPP 1.6 actions 
 state, and sends the follow-up messages a real charger would: StartTransaction after a
 RemoteStartTransaction, a reboot after Reset, firmware download, diagnostics upload, and so on.
 
+Its cars draw current like real ones: they follow the charging profiles in force (§3.13) per
+phase, after a reaction delay, never below 6 A (below, they pause), and its MeterValues report
+Current.Import per phase. ``charger.drawn_current(n)`` and ``await charger.wait_for_current(n,
+predicate, timeout)`` show what a connector's car draws.
+
 There are three ways to use it:
 
-* from the shell: ``python simulator.py --url ws://127.0.0.1:8000/ocpp --count 5``, or
-  ``evedge simulate ...`` through `main`;
+* from the shell: ``python simulator.py [run] --url ws://127.0.0.1:8000/ocpp --count 5`` keeps
+  a lifelike fleet running (sessions, faults, reconnects; `Fleet`), and ``python simulator.py
+  check --url ... --api ... --user U --password P`` runs the commissioning check
+  (`run_check`); ``evedge simulate ...`` is the same, through `main`;
 * from tests: ``async with simulator.connect(url, "CP-1") as charger: ...``. Drive the charger
   with its charger-initiated API (``await charger.heartbeat()``), observe it with
   ``await charger.wait_for("RemoteStartTransaction")``, and assert
@@ -31,15 +38,24 @@ from __future__ import annotations
 
 import sys
 
+from evedge.simulation.behaviour import FleetOptions
 from evedge.simulation.charger import SimulatedCharger
+from evedge.simulation.check import run_check
 from evedge.simulation.cli import main
 from evedge.simulation.clock import parse_rfc3339, rfc3339
+from evedge.simulation.commissioning import CheckOptions
+from evedge.simulation.ev import Car
+from evedge.simulation.fleet import Fleet
 from evedge.simulation.runner import connect, run_charger, run_chargers, run_many
 from evedge.simulation.transport import ConnectFailed, ConnectionClosed, NotConnected
 
 __all__ = [
+    "Car",
+    "CheckOptions",
     "ConnectFailed",
     "ConnectionClosed",
+    "Fleet",
+    "FleetOptions",
     "NotConnected",
     "SimulatedCharger",
     "connect",
@@ -48,6 +64,7 @@ __all__ = [
     "rfc3339",
     "run_charger",
     "run_chargers",
+    "run_check",
     "run_many",
 ]
 

@@ -82,7 +82,15 @@ class SimulatedCharger(
     State that tests may inspect: ``connectors`` (0 = the whole charge point), ``config``,
     ``local_list``, ``reservations``, ``profiles``, ``registration_status``, ``firmware_state``,
     ``firmware_download``, ``diagnostics_state``, ``diagnostics_uploads``, ``protocol_errors``,
-    ``history`` and ``events``.
+    ``history`` and ``events``; the current each car draws through ``drawn_current(n)`` and
+    ``await wait_for_current(n, predicate, timeout)``.
+
+    The electrical options (see `metering`): ``phases`` (1 or 3) and ``phase_rotation`` (§9.1.7:
+    RST, RTS, SRT, STR, TRS or TSR) say how the charger is wired; ``power_w`` is each
+    connector's hardware maximum; a car follows a new allowed current after ``reaction_delay``
+    seconds and ramps up at ``ramp_rate`` A/s (None: at once); ``car_max_current`` is the
+    default car's own maximum per phase (None: no limit of its own). ``speed`` runs the
+    physical world (energy, delays, ramps, batteries) that many times faster than real time.
     """
 
     def __init__(
@@ -107,6 +115,12 @@ class SimulatedCharger(
         reconnect_cap: float = 30.0,
         reboot_delay: float = 0.2,
         history_size: int = 1000,
+        phases: int = 3,
+        phase_rotation: str = "RST",
+        reaction_delay: float = 5.0,
+        ramp_rate: float | None = 5.0,
+        car_max_current: float | None = None,
+        speed: float = 1.0,
     ):
         wire_log = _WireLogger(logging.getLogger("evedge.simulator.wire"), {})
         super().__init__(
@@ -126,6 +140,14 @@ class SimulatedCharger(
         self.reconnect_base = reconnect_base
         self.reconnect_cap = reconnect_cap
         self.reboot_delay = reboot_delay
+        self._init_load(
+            phases=phases,
+            phase_rotation=phase_rotation,
+            reaction_delay=reaction_delay,
+            ramp_rate=ramp_rate,
+            speed=speed,
+            car_max_current=car_max_current,
+        )
         self._init_state(connectors, meter_interval)
         self._init_protocol()
         self._init_events(history_size)
@@ -134,7 +156,7 @@ class SimulatedCharger(
     def _init_state(self, connectors: int, meter_interval: float) -> None:
         """The charge point's own state: what tests may inspect (see the class docstring)."""
         self.connectors = {n: Connector(n) for n in range(connectors + 1)}
-        self.config = Configuration(connectors, meter_interval)
+        self.config = Configuration(connectors, meter_interval, self.phase_rotation)
         self.local_list = LocalAuthList()
         self.auth_cache: dict[str, dict] = {}  # id tag -> last idTagInfo from the server
         self.reservations: dict[int, Reservation] = {}
@@ -156,6 +178,7 @@ class SimulatedCharger(
         self._reboot_pending = False
         self._backoff_attempt = 0
         self._closing = False
+        self._online = asyncio.Event()  # set while connected and registered (see wait_online)
 
     def __repr__(self) -> str:
         return f"<SimulatedCharger {self.id} {'online' if self.connected else 'offline'}>"
@@ -280,6 +303,7 @@ class SimulatedCharger(
         link.closed.set()
         if self._link is link:
             self._link, self._connection = None, _Offline()
+            self._online.clear()
         for task in (self._heartbeat_task, self._boot_task):
             if task is not None:
                 task.cancel()
@@ -287,12 +311,49 @@ class SimulatedCharger(
         self._record("disconnected", code)
         log.info("%s: disconnected (code %s)", self.id, code)
 
-    async def _disconnect(self, code: int = 1000, reason: str = "") -> None:
-        """Close the current websocket and wait until its reader has finished."""
+    @property
+    def subprotocol(self) -> str | None:
+        """The websocket subprotocol the server selected, while connected."""
+        return self._link.transport.subprotocol if self.connected else None
+
+    async def disconnect(self, code: int = 1000, reason: str = "") -> None:
+        """Close the websocket cleanly. The charger stays registered: ``open()`` reconnects
+        without a BootNotification, as after a network break (§4.2)."""
+        await self._disconnect(code, reason)
+
+    async def wait_online(self, timeout: float | None = None) -> None:
+        """Wait until the charger is connected and registered, and has announced its connectors.
+        Raises asyncio.TimeoutError after ``timeout`` seconds."""
+        await asyncio.wait_for(self._online.wait(), timeout)
+
+    async def drop_connection(self, *, reboot: bool = False) -> None:
+        """Lose the connection as a real charger does: the TCP connection just ends, with no
+        closing handshake. `run` reconnects after its backoff; after `connect`, call `open`.
+
+        Without ``reboot`` the charger comes back without a BootNotification (§4.2 asks for one
+        only after a reboot) and its sessions go on. With ``reboot`` it also restarts: running
+        transactions end with reason Reboot (their StopTransactions wait in the outbox until the
+        charger is registered again) and it sends a BootNotification when it is back.
+        """
+        if reboot:
+            self.registration_status = None
+        await self._disconnect(abort=True)
+        if reboot:
+            for connector in self._outlets():
+                await self._end_transaction(connector, Reason.reboot, announce=False)
+            for connector in self.connectors.values():
+                connector.claimed_by = None
+
+    async def _disconnect(self, code: int = 1000, reason: str = "", *, abort=False) -> None:
+        """Close the current websocket (or drop it, with ``abort``) and wait until its reader
+        has finished."""
         link = self._link
         if link is None:
             return
-        link.transport.close(code, reason)
+        if abort:
+            link.transport.abort()
+        else:
+            link.transport.close(code, reason)
         done, _ = await asyncio.wait({link.reader}, timeout=10)
         if not done:
             link.reader.cancel()

@@ -1,4 +1,9 @@
-"""The simulator's command line: ``python simulator.py ...`` or ``evedge simulate ...``."""
+"""The simulator's command line: ``python simulator.py ...`` or ``evedge simulate ...``.
+
+Two commands: ``run`` (the default, so ``evedge simulate --count 5`` still works) keeps a fleet
+of lifelike chargers running until SIGINT or SIGTERM (`fleet`); ``check`` runs the
+commissioning scenario against a central system and exits with its verdict (`commissioning`).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,15 @@ import contextlib
 import logging
 import os
 import signal
-import ssl as ssl_module
 import sys
 
 import ocpp.messages
 
-from .runner import _numbered_ids, run_chargers
-from .transport import DEFAULT_URL
+from .behaviour import FleetOptions
+from .charger import SimulatedCharger
+from .fleet import Fleet
+from .runner import _numbered_ids
+from .transport import DEFAULT_URL, client_ssl_context
 
 log = logging.getLogger("evedge.simulator")
 
@@ -39,21 +46,45 @@ def _default_prog() -> str:
 
 
 def _parse_args(argv: list[str] | None, prog: str | None = None) -> argparse.Namespace:
+    """The ``run`` command's arguments (with or without the word ``run``). Bad values end the
+    program with status 2 and a message naming the option."""
+    argv = list(argv or [])
+    if argv[:1] == ["run"]:
+        argv = argv[1:]
     parser = _build_parser(prog or _default_prog())
     args = parser.parse_args(argv)
     if args.count < 1 or args.connectors < 1:
         parser.error("--count and --connectors must be at least 1")
     args.url = args.url or args.url_arg or DEFAULT_URL
+    try:
+        args.fleet = _fleet_options(args)
+        SimulatedCharger("check-options", **_charger_options(args))  # raises for bad options
+    except ValueError as exc:
+        parser.error(_option_name(str(exc)))
     return args
+
+
+def _option_name(message: str) -> str:
+    """"ramp_rate must be ..." -> "--ramp-rate must be ...": errors name the CLI option."""
+    name, _, rest = message.partition(" ")
+    return f"--{name.replace('_', '-')} {rest}" if name.isidentifier() else message
 
 
 def _build_parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog=prog, description="Run simulated OCPP 1.6J charge points against a Central System."
+        prog=prog,
+        usage=f"{prog} [run] [URL] [options]  |  {prog} check --help",
+        description=(
+            "Run simulated OCPP 1.6J charge points against a Central System until Ctrl-C or "
+            "SIGTERM: drivers plug in and charge, connectors fault and recover, the network "
+            "drops. 'check' instead runs the commissioning scenario once."
+        ),
     )
     _add_fleet_arguments(parser)
     _add_security_arguments(parser)
     _add_behaviour_arguments(parser)
+    _add_life_arguments(parser)
+    _add_electrical_arguments(parser)
     return parser
 
 
@@ -110,14 +141,97 @@ def _add_behaviour_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _ssl_context(ca_file: str | None, insecure: bool) -> ssl_module.SSLContext | None:
-    if not ca_file and not insecure:
-        return None  # tornado's default verification against the system CAs
-    context = ssl_module.create_default_context(cafile=ca_file)
-    if insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl_module.CERT_NONE
-    return context
+def _add_life_arguments(parser: argparse.ArgumentParser) -> None:
+    """How lively the fleet is (see behaviour.FleetOptions); rates per simulated hour."""
+    group = parser.add_argument_group("fleet life (simulated time)")
+    defaults = FleetOptions()
+    group.add_argument(
+        "--speed", type=float, default=10.0,
+        help="simulated seconds per real second (default 10; 60 = a minute per second; 1 = real "
+             "time). Protocol timing (heartbeats, MeterValues, timeouts) stays real",
+    )
+    group.add_argument("--seed", type=int, help="random seed, for a reproducible fleet")
+    group.add_argument(
+        "--session-rate", type=float, default=defaults.session_rate,
+        help=f"sessions per idle connector per hour (default {defaults.session_rate:g}; 0: none)",
+    )
+    group.add_argument(
+        "--fault-rate", type=float, default=defaults.fault_rate,
+        help=f"faults per charger per hour (default {defaults.fault_rate:g})",
+    )
+    group.add_argument(
+        "--reconnect-rate", type=float, default=defaults.reconnect_rate,
+        help=f"connection drops per charger per hour (default {defaults.reconnect_rate:g})",
+    )
+    group.add_argument(
+        "--dwell-minutes", type=float, default=defaults.dwell_minutes,
+        help=f"mean minutes a driver stays plugged in (default {defaults.dwell_minutes:g})",
+    )
+    group.add_argument(
+        "--fault-minutes", type=float, default=defaults.fault_minutes,
+        help=f"mean minutes a fault lasts (default {defaults.fault_minutes:g})",
+    )
+    group.add_argument(
+        "--reboot-share", type=float, default=defaults.reboot_share,
+        help="share of drops that are reboots, with a BootNotification "
+             f"(default {defaults.reboot_share:g})",
+    )
+    group.add_argument(
+        "--id-tag", action="append", dest="id_tags", metavar="TAG",
+        help="id tag drivers present (repeatable; default SIM-TAG). The central system must "
+             "accept it",
+    )
+    group.add_argument(
+        "--report-interval", type=float, default=60.0,
+        help="seconds between summary lines (default 60; 0: only at the end)",
+    )
+
+
+def _add_electrical_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the chargers are wired and how their cars react (see metering)."""
+    group = parser.add_argument_group("electrical")
+    group.add_argument("--phases", type=int, default=3, help="1 or 3 (default 3)")
+    group.add_argument(
+        "--phase-rotation", default="RST",
+        help="ConnectorPhaseRotation: RST, RTS, SRT, STR, TRS or TSR (default RST)",
+    )
+    group.add_argument(
+        "--reaction-delay", type=float, default=5.0,
+        help="simulated seconds before a car follows a new limit (default 5)",
+    )
+    group.add_argument(
+        "--ramp-rate", type=float, default=5.0, help="A/s at which a car ramps up (default 5)"
+    )
+
+
+def _fleet_options(args: argparse.Namespace) -> FleetOptions:
+    return FleetOptions(
+        session_rate=args.session_rate,
+        fault_rate=args.fault_rate,
+        reconnect_rate=args.reconnect_rate,
+        dwell_minutes=args.dwell_minutes,
+        fault_minutes=args.fault_minutes,
+        reboot_share=args.reboot_share,
+        id_tags=tuple(args.id_tags or FleetOptions().id_tags),
+        seed=args.seed,
+    )
+
+
+def _charger_options(args: argparse.Namespace) -> dict:
+    return dict(
+        password=args.password,
+        ssl=client_ssl_context(args.ca_file, args.insecure),
+        subprotocols=() if args.no_subprotocol else ("ocpp1.6",),
+        connectors=args.connectors,
+        meter_interval=args.meter_interval,
+        power_w=args.power,
+        auto_start_tag=args.auto_start_tag,
+        phases=args.phases,
+        phase_rotation=args.phase_rotation,
+        reaction_delay=args.reaction_delay,
+        ramp_rate=args.ramp_rate,
+        speed=args.speed,
+    )
 
 
 async def _run_cli(args: argparse.Namespace) -> None:
@@ -129,27 +243,29 @@ async def _run_cli(args: argparse.Namespace) -> None:
         ):  # Windows: Ctrl-C arrives as KeyboardInterrupt
             loop.add_signal_handler(sig, stop.set)
     ids = args.ids or _numbered_ids(args.prefix, args.count)
-    log.info("running %d charger(s) against %s", len(ids), args.url)
-    await run_chargers(
+    log.info("running %d charger(s) against %s at speed %g", len(ids), args.url, args.speed)
+    fleet = Fleet(
         args.url,
         ids,
-        stop=stop,
-        password=args.password,
-        ssl=_ssl_context(args.ca_file, args.insecure),
-        subprotocols=() if args.no_subprotocol else ("ocpp1.6",),
-        connectors=args.connectors,
-        meter_interval=args.meter_interval,
-        power_w=args.power,
-        auto_start_tag=args.auto_start_tag,
+        args.fleet,
+        report_interval=args.report_interval or None,
+        **_charger_options(args),
     )
+    await fleet.run(stop)
 
 
 def main(argv: list[str] | None = None, prog: str | None = None) -> int:
-    """CLI entry point (also ``evedge simulate``). Runs until Ctrl-C or SIGTERM.
+    """CLI entry point (also ``evedge simulate``). ``run`` (the default) runs until Ctrl-C or
+    SIGTERM and returns 0; ``check`` returns its verdict (see commissioning.main).
 
     ``prog`` names the program in usage and error messages; by default "evedge simulate" when
     run through the evedge command and "simulator.py" otherwise.
     """
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["check"]:
+        from .check import main as check_main
+
+        return check_main(argv[1:], f"{prog or _default_prog()} check")
     args = _parse_args(argv, prog)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

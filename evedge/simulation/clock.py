@@ -1,9 +1,13 @@
-"""Time for the simulated charger: UTC now, and RFC 3339 formatting and strict parsing."""
+"""Time for the simulated charger: UTC now, RFC 3339 formatting and strict parsing, and the
+simulated clock that can run faster than real time.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import re
+import time
 from typing import Any
 
 _RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
@@ -36,3 +40,30 @@ def _whole_seconds(moment: dt.datetime) -> dt.datetime:
 def _ceil_seconds(moment: dt.datetime) -> dt.datetime:
     whole = moment.replace(microsecond=0)
     return whole if whole == moment else whole + dt.timedelta(seconds=1)
+
+
+class SimClock:
+    """Simulated seconds, running ``speed`` times faster than real time (``speed`` 60: one
+    simulated minute per second).
+
+    It drives what happens in the physical world: energy, a car's battery, reaction delays and
+    ramps, a driver's idle and dwell times, faults. Protocol timing stays real: heartbeats,
+    MeterValues intervals, timeouts, and the wall-clock times of charging schedules.
+    """
+
+    def __init__(self, speed: float = 1.0):
+        if not isinstance(speed, (int, float)) or isinstance(speed, bool) or not speed > 0:
+            raise ValueError(f"speed must be a number above 0: {speed!r}")
+        self.speed = float(speed)
+        self._origin = time.monotonic()
+
+    def now(self) -> float:
+        """Simulated seconds since the clock was made."""
+        return (time.monotonic() - self._origin) * self.speed
+
+    def real(self, simulated_seconds: float) -> float:
+        """How many real seconds ``simulated_seconds`` take."""
+        return max(0.0, simulated_seconds) / self.speed
+
+    async def sleep(self, simulated_seconds: float) -> None:
+        await asyncio.sleep(self.real(simulated_seconds))

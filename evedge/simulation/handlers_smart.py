@@ -118,6 +118,7 @@ class SmartHandlers:
         status = self._profile_status(connector_id, profile)
         if status == ChargingProfileStatus.accepted:
             self.profiles.install(connector_id, profile)
+            self._load_changed()  # the cars follow after the reaction delay
         return call_result.SetChargingProfile(status=status)
 
     def _profile_status(self, connector_id: int, profile: dict) -> str:
@@ -165,6 +166,7 @@ class SmartHandlers:
     ):
         """§5.5: Accepted when at least one profile matched, else Unknown."""
         cleared = self.profiles.clear(id, connector_id, charging_profile_purpose, stack_level)
+        self._load_changed()
         status = (
             ClearChargingProfileStatus.accepted if cleared else ClearChargingProfileStatus.unknown
         )
@@ -183,7 +185,7 @@ class SmartHandlers:
         schedule = None
         if connector is not None:
             schedule = self.profiles.composite(
-                connector_id, duration, charging_rate_unit, now, origin, self.power_w
+                connector_id, duration, charging_rate_unit, now, origin, self.power_w, self.phases
             )
         if schedule is None:
             return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)

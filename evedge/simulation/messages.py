@@ -151,6 +151,7 @@ class MessagesMixin:
         if transaction is not None and transaction.transaction_id == transaction_id:
             self._stop_meter_loop(connector)
             connector.transaction = None
+            self._end_load(connector)
             log.info("%s: transaction %s stopped (%s)", self.id, transaction_id, reason)
         try:
             return await self._send_call(payload)

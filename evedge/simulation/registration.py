@@ -71,6 +71,7 @@ class RegistrationMixin:
         for connector in self._outlets():
             if connector.transaction is not None:
                 self._start_meter_loop(connector)
+        self._online.set()
         first = self.connectors.get(1)
         if (
             self.auto_start_tag

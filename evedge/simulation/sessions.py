@@ -24,6 +24,7 @@ from ocpp.v16.enums import (
 )
 
 from .clock import utc_now
+from .metering import ENERGY_STATUSES
 from .state import Connector, Reservation
 from .transport import ConnectionClosed
 
@@ -61,11 +62,11 @@ class SessionsMixin:
             self.connectors[0].availability,
         )
 
-    def _idle_status(self, connector: Connector) -> str:
-        """The status of a connector that has no transaction."""
+    def _idle_status(self, connector: Connector, *, recovering: bool = False) -> str:
+        """The status of a connector that has no transaction (after a fault, ``recovering``)."""
         if not self._operative(connector):
             return ChargePointStatus.unavailable
-        if connector.status == ChargePointStatus.faulted:
+        if connector.status == ChargePointStatus.faulted and not recovering:
             return ChargePointStatus.faulted
         if connector.connector_id > 0 and self._reservation_on(connector.connector_id) is not None:
             return ChargePointStatus.reserved
@@ -74,19 +75,27 @@ class SessionsMixin:
     def _apply_status(
         self, connector: Connector, status: str, error_code: str = ChargePointErrorCode.no_error
     ):
-        self._read_meter(connector)  # energy accrues only while Charging
+        """The connector's own status. A car draws only in Charging and the Suspended states:
+        the load starts with them (when a transaction runs) and ends with them."""
+        self._read_meter(connector)  # energy up to now, under the old status
         connector.status, connector.error_code = status, error_code
+        if status not in ENERGY_STATUSES:
+            self._end_load(connector)
+        elif connector.transaction is not None and connector.connector_id > 0:
+            self._begin_load(connector)
 
     async def _set_status(
-        self, connector: Connector, status: str, error_code=ChargePointErrorCode.no_error
+        self, connector: Connector, status: str, error_code=ChargePointErrorCode.no_error, **extra
     ):
-        """Change a connector's status and report it when registered."""
+        """Change a connector's status and report it when registered. Returns the answer, or
+        None when it was not reported or not answered."""
         if self.accepted:
-            await self._background(
-                "StatusNotification", self.status(connector.connector_id, status, error_code)
+            return await self._background(
+                "StatusNotification",
+                self.status(connector.connector_id, status, error_code, **extra),
             )
-        else:
-            self._apply_status(connector, status, error_code)
+        self._apply_status(connector, status, error_code)
+        return None
 
     async def _announce_idle(self, connectors: list[Connector]) -> None:
         for connector in connectors:
@@ -116,11 +125,36 @@ class SessionsMixin:
         connector.claimed_by = id_tag
         return await self._start_session(connector, id_tag, remote=False)
 
-    async def stop_charging(self, connector_id: int = 1, reason: str = Reason.local) -> None:
-        """The driver ends the session: StopTransaction, then Finishing, then Available."""
+    async def stop_charging(self, connector_id: int = 1, reason: str = Reason.local) -> bool:
+        """The driver ends the session: StopTransaction, then Finishing, then Available. Returns
+        True when the Central System answered the StopTransaction."""
         connector = self._outlet(connector_id)
-        if connector is not None and connector.transaction is not None:
-            await self._end_transaction(connector, reason)
+        if connector is None or connector.transaction is None:
+            return False
+        return await self._end_transaction(connector, reason)
+
+    async def fault(self, connector_id: int, error_code: str, info: str | None = None) -> bool:
+        """An idle connector fails: StatusNotification Faulted with ``error_code`` (§4.9, §7.6).
+        Returns True once the Central System answered. A connector in a session, or one already
+        faulted, is left alone (False)."""
+        connector = self._outlet(connector_id)
+        if error_code not in set(ChargePointErrorCode) - {ChargePointErrorCode.no_error}:
+            raise ValueError(f"error_code must be a ChargePointErrorCode other than NoError: "
+                             f"{error_code!r}")
+        if connector is None or connector.busy or connector.status == ChargePointStatus.faulted:
+            return False
+        extra = {"info": info} if info else {}
+        answer = await self._set_status(connector, ChargePointStatus.faulted, error_code, **extra)
+        return answer is not None
+
+    async def recover(self, connector_id: int) -> bool:
+        """A faulted connector works again and becomes idle (Available, or Unavailable or Reserved
+        as it would be otherwise). Returns True once the Central System answered."""
+        connector = self._outlet(connector_id)
+        if connector is None or connector.status != ChargePointStatus.faulted:
+            return False
+        status = self._idle_status(connector, recovering=True)
+        return await self._set_status(connector, status) is not None
 
     async def _start_session(
         self, connector: Connector, id_tag: str, *, remote: bool, profile: dict | None = None
@@ -153,7 +187,8 @@ class SessionsMixin:
         if profile is not None:
             profile["transaction_id"] = result.transaction_id
             self.profiles.install(connector.connector_id, profile)
-        await self._set_status(connector, ChargePointStatus.charging)
+        self._begin_load(connector)
+        await self._set_status(connector, self._load_status(connector))
         self._start_meter_loop(connector)
         log.info(
             "%s: charging on connector %s, transaction %s",
@@ -184,16 +219,19 @@ class SessionsMixin:
 
     async def _end_transaction(
         self, connector: Connector, reason: str, *, announce=True, finishing=True
-    ) -> None:
+    ) -> bool:
         """StopTransaction, then Finishing and back to idle, applying any availability change
-        that was Scheduled (§5.2)."""
+        that was Scheduled (§5.2). Returns True when the StopTransaction was answered."""
         if connector.transaction is None:
-            return
+            return False
+        answered = False
         try:
             await self.stop_transaction(connector_id=connector.connector_id, reason=reason)
+            answered = True
         except (ConnectionClosed, asyncio.TimeoutError, OCPPError) as exc:
             self._note_failure("StopTransaction", exc)
         self.profiles.remove_tx_profiles(connector.connector_id)
+        self._load_changed()
         if connector.scheduled_availability is not None:
             connector.availability, connector.scheduled_availability = (
                 connector.scheduled_availability,
@@ -201,10 +239,11 @@ class SessionsMixin:
             )
         if not announce:
             self._apply_status(connector, self._idle_status(connector))
-            return
+            return answered
         if finishing:
             await self._set_status(connector, ChargePointStatus.finishing)
         await self._set_status(connector, self._idle_status(connector))
+        return answered
 
     async def _stop_all_transactions(self, reason: str) -> None:
         for connector in self._outlets():

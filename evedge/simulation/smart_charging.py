@@ -43,6 +43,23 @@ class InstalledProfile:
         return self.profile["charging_schedule"]["charging_rate_unit"]
 
 
+@dataclasses.dataclass(frozen=True)
+class Limit:
+    """One schedule period's limit: ``value`` in ``unit`` (A per phase, or W in all), and the
+    period's numberPhases, if it gave one."""
+
+    value: float
+    unit: str
+    number_phases: int | None = None
+
+    def phases_used(self, phases: int) -> int:
+        """The phases a charger with ``phases`` may use under this limit (§7.13 numberPhases)."""
+        return min(phases, self.number_phases) if self.number_phases else phases
+
+    def value_in(self, unit: str, phases: int) -> float:
+        return _convert(self.value, self.unit, unit, self.phases_used(phases))
+
+
 def _convert(limit: float, from_unit: str, to_unit: str, phases: int = PHASES) -> float:
     """Convert a limit between A and W at VOLTAGE per phase."""
     if from_unit == to_unit:
@@ -151,30 +168,42 @@ class ChargingProfiles:
         self.clear(connector_id=connector_id, purpose=ChargingProfilePurposeType.tx_profile)
 
     def limit_at(
-        self, connector_id: int, moment: dt.datetime, unit: str, origin: dt.datetime
+        self,
+        connector_id: int,
+        moment: dt.datetime,
+        unit: str,
+        origin: dt.datetime,
+        phases: int = PHASES,
     ) -> float | None:
-        """The limit on ``connector_id`` at ``moment``. It is the lower of the charge point maximum
-        and the transaction limit: the TxProfile, else the connector's TxDefaultProfile, else
-        connector 0's (§3.13.2). Returns None when no profile applies."""
-        limits = [
-            self._top_limit(
-                ChargingProfilePurposeType.charge_point_max_profile, 0, moment, unit, origin
-            )
-        ]
+        """The limit on ``connector_id`` at ``moment`` in ``unit``, for a charger with ``phases``
+        phases. It is the lower of the charge point maximum and the transaction limit (§3.13.3).
+        Returns None when no profile applies."""
+        limits = [self.charge_point_limit(moment, origin)]
         if connector_id > 0:
-            for purpose, where in (
-                (ChargingProfilePurposeType.tx_profile, connector_id),
-                (ChargingProfilePurposeType.tx_default_profile, connector_id),
-                (ChargingProfilePurposeType.tx_default_profile, 0),
-            ):
-                limit = self._top_limit(purpose, where, moment, unit, origin)
-                if limit is not None:
-                    limits.append(limit)
-                    break
-        found = [limit for limit in limits if limit is not None]
+            limits.append(self.tx_limit(connector_id, moment, origin))
+        found = [limit.value_in(unit, phases) for limit in limits if limit is not None]
         return min(found) if found else None
 
-    def _top_limit(self, purpose, connector_id, moment, unit, origin) -> float | None:
+    def charge_point_limit(self, moment: dt.datetime, origin: dt.datetime) -> Limit | None:
+        """The ChargePointMaxProfile in force: a limit on the charge point as a whole."""
+        purpose = ChargingProfilePurposeType.charge_point_max_profile
+        return self._top_limit(purpose, 0, moment, origin)
+
+    def tx_limit(self, connector_id: int, moment: dt.datetime, origin: dt.datetime) -> Limit | None:
+        """The transaction limit on a connector (§3.13.2): its TxProfile, else its own
+        TxDefaultProfile, else connector 0's TxDefaultProfile; within a purpose the highest stack
+        level that has a period in force."""
+        for purpose, where in (
+            (ChargingProfilePurposeType.tx_profile, connector_id),
+            (ChargingProfilePurposeType.tx_default_profile, connector_id),
+            (ChargingProfilePurposeType.tx_default_profile, 0),
+        ):
+            limit = self._top_limit(purpose, where, moment, origin)
+            if limit is not None:
+                return limit
+        return None
+
+    def _top_limit(self, purpose, connector_id, moment, origin) -> Limit | None:
         """The limit of the highest stack level in force among one purpose's profiles."""
         candidates = [
             i
@@ -184,16 +213,31 @@ class ChargingProfiles:
         for item in sorted(candidates, key=lambda i: i.stack_level, reverse=True):
             period = _period_in_force(item.profile, moment, origin)
             if period is not None:
-                return _convert(
-                    float(period["limit"]), item.unit, unit, period.get("number_phases") or PHASES
-                )
+                return Limit(float(period["limit"]), item.unit, period.get("number_phases"))
         return None
 
-    def composite(self, connector_id, duration, unit, now, origin, max_power_w) -> dict | None:
+    def next_change(
+        self, connector_ids: set[int], begin: dt.datetime, origin: dt.datetime, horizon: float
+    ) -> dt.datetime | None:
+        """The first moment after ``begin`` (within ``horizon`` seconds) at which a profile on
+        one of ``connector_ids`` may change its limit, or None."""
+        end = begin + dt.timedelta(seconds=horizon)
+        points = [
+            point
+            for item in self.installed.values()
+            if item.connector_id in connector_ids
+            for point in _breakpoints(item.profile, begin, end, origin)
+        ]
+        return min(points) if points else None
+
+    def composite(
+        self, connector_id, duration, unit, now, origin, max_power_w, phases: int = PHASES
+    ) -> dict | None:
         """GetCompositeSchedule (§5.7): a ChargingSchedule (snake_case) for ``duration`` seconds
         from ``now``. Returns None when no profile concerns the connector. The hardware maximum
-        caps every limit and fills the gaps where no profile applies. Limits are rounded to 0.1,
-        because the 1.6 schema has ``multipleOf: 0.1``."""
+        (``max_power_w`` on ``phases`` phases) caps every limit and fills the gaps where no
+        profile applies. Limits are rounded to 0.1, because the 1.6 schema has
+        ``multipleOf: 0.1``."""
         items = [i for i in self.installed.values() if i.connector_id in {0, connector_id}]
         if not items:
             return None
@@ -202,10 +246,10 @@ class ChargingProfiles:
         moments = {now} | {
             _ceil_seconds(p) for i in items for p in _breakpoints(i.profile, now, end, origin)
         }
-        hardware = _convert(max_power_w, "W", unit)
+        hardware = _convert(max_power_w, "W", unit, phases)
         periods: list[dict] = []
         for moment in sorted(moments):
-            limit = self.limit_at(connector_id, moment, unit, origin)
+            limit = self.limit_at(connector_id, moment, unit, origin, phases)
             limit = round(hardware if limit is None else min(limit, hardware), 1)
             if not periods or periods[-1]["limit"] != limit:
                 periods.append(

@@ -20,6 +20,9 @@ from ocpp.v16.enums import (
     UpdateType,
 )
 
+from .ev import Car
+from .load import CurrentFollower
+
 SAMPLED_MEASURANDS = (
     Measurand.energy_active_import_register,
     Measurand.power_active_import,
@@ -62,8 +65,9 @@ class Connector:
     transaction: Transaction | None = None
     claimed_by: str | None = None  # id tag of a start in progress
     meter_wh: float = 0.0  # the energy register
-    metered_at: float | None = None  # time.monotonic() of the last register update
     meter_task: asyncio.Task | None = dataclasses.field(default=None, repr=False)
+    car: Car | None = None  # the car plugged in, when one is
+    load: CurrentFollower | None = dataclasses.field(default=None, repr=False)  # while it draws
 
     @property
     def busy(self) -> bool:
@@ -88,8 +92,12 @@ _BOOL_KEYS = {
 }
 
 
-def _default_configuration(connectors: int, meter_interval: float) -> dict[str, tuple[str, bool]]:
-    """Configuration keys (§9) as key -> (value, readonly)."""
+def _default_configuration(
+    connectors: int, meter_interval: float, phase_rotation: str
+) -> dict[str, tuple[str, bool]]:
+    """Configuration keys (§9) as key -> (value, readonly). ConnectorPhaseRotation (§9.1.7) is
+    readonly here: it describes the simulated wiring, which a ChangeConfiguration cannot move."""
+    rotation = ",".join(f"{n}.{phase_rotation}" for n in range(connectors + 1))
     profiles = (
         "Core,FirmwareManagement,LocalAuthListManagement,Reservation,SmartCharging,RemoteTrigger"
     )
@@ -114,6 +122,7 @@ def _default_configuration(connectors: int, meter_interval: float) -> dict[str, 
         "ResetRetries": ("3", False),
         "WebSocketPingInterval": ("60", False),  # read when the next connection opens
         "ClockAlignedDataInterval": ("0", False),
+        "ConnectorPhaseRotation": (rotation, True),
     }
 
 
@@ -123,8 +132,8 @@ class Configuration:
     Lookups ignore case, because keys are CiString50 (§7).
     """
 
-    def __init__(self, connectors: int, meter_interval: float):
-        self.entries = _default_configuration(connectors, meter_interval)
+    def __init__(self, connectors: int, meter_interval: float, phase_rotation: str = "RST"):
+        self.entries = _default_configuration(connectors, meter_interval, phase_rotation)
 
     def lookup(self, key: str) -> str | None:
         """The key's canonical spelling, or None when the key is unknown."""

@@ -86,6 +86,14 @@ class TornadoTransport:
         """Start the closing handshake. Idempotent."""
         self._ws.close(code, reason)
 
+    def abort(self) -> None:
+        """Drop the TCP connection without a closing handshake, as a network failure does."""
+        stream = getattr(getattr(self._ws, "protocol", None), "stream", None)
+        if stream is None:
+            self.close(None)
+        else:
+            stream.close()
+
 
 class _Offline:
     """Stands in for the transport while the charger has no connection."""
@@ -95,6 +103,17 @@ class _Offline:
 
     async def send(self, message: str) -> None:
         raise NotConnected()
+
+
+def client_ssl_context(ca_file: str | None, insecure: bool) -> ssl_module.SSLContext | None:
+    """TLS for wss:// (and https://): the system CAs (None), a CA bundle, or no verification."""
+    if not ca_file and not insecure:
+        return None  # tornado's default verification against the system CAs
+    context = ssl_module.create_default_context(cafile=ca_file)
+    if insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl_module.CERT_NONE
+    return context
 
 
 def charger_url(base_url: str, charge_point_id: str) -> str:
