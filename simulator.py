@@ -43,7 +43,7 @@ from evedge.simulation.charger import SimulatedCharger
 from evedge.simulation.check import run_check
 from evedge.simulation.cli import main
 from evedge.simulation.clock import parse_rfc3339, rfc3339
-from evedge.simulation.commissioning import CheckOptions
+from evedge.simulation.check_steps import CheckOptions
 from evedge.simulation.ev import Car
 from evedge.simulation.fleet import Fleet
 from evedge.simulation.runner import connect, run_charger, run_chargers, run_many

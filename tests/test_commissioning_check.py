@@ -24,7 +24,7 @@ from ocpp.v16.enums import Action
 
 import simulator
 from evedge.simulation.check import run_check
-from evedge.simulation.commissioning import CheckOptions
+from evedge.simulation.check_steps import CheckOptions
 
 STEPS = ["connect", "boot", "heartbeat", "status", "authorize", "api-login", "remote-start",
          "start-transaction", "meter-values", "remote-stop", "malformed-frames",

@@ -17,7 +17,7 @@ each:
 * `runner`, `cli`: running chargers, and the command line;
 * `fleet`, `behaviour`: ``simulate run``, a fleet whose drivers, faults and network drops are
   drawn from seeded random generators in simulated time;
-* `commissioning`, `check`, `rest`: ``simulate check``, the scripted commissioning scenario, its
+* `check_steps`, `check`, `rest`: ``simulate check``, the scripted commissioning scenario, its
   command line and report, and the small REST client it uses.
 
 Like ``simulator.py`` before it was split, this package depends only on ``ocpp`` and tornado,

@@ -18,7 +18,7 @@ import urllib.parse
 
 import ocpp.messages
 
-from .commissioning import FAIL, CheckOptions, Commissioning, StepResult
+from .check_steps import FAIL, CheckOptions, Commissioning, StepResult
 from .transport import client_ssl_context
 
 log = logging.getLogger("evedge.simulator")
