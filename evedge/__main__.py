@@ -43,7 +43,7 @@ def _parser() -> argparse.ArgumentParser:
         "restore", help="Restore an archive made by 'evedge backup' into data_dir (server "
         "stopped).")
     add_arguments(restore)
-    restore.add_argument("archive", metavar="ARCHIVE")
+    restore.add_argument("archive", metavar="ARCHIVE", help="A .tar.gz or .tar from evedge backup.")
     restore.add_argument("--force", action="store_true",
                          help="Restore into a non-empty data_dir, moving its contents aside "
                          "to data_dir/.replaced-<timestamp>/.")

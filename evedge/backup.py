@@ -59,7 +59,7 @@ TIMESTAMP = "%Y%m%dT%H%M%SZ"
 
 STEP_PAGES = 2048       # pages copied per backup step (8 MiB at SQLite's 4 KiB pages)
 STEP_PAUSE = 0.005      # seconds between steps
-COMPRESS_LEVEL = 6      # gzip level; measured in README "Backup and restore"
+COMPRESS_LEVEL = 1      # gzip level; measured in README "Backup and restore"
 SPACE_CHECK_BYTES = 64 * 1024 * 1024
 STALE_TEMP_SECONDS = 24 * 3600
 _TEMP_PREFIX = ".evedge-backup-"

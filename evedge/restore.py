@@ -15,9 +15,11 @@ Files get mode 0600, directories 0700.
 
 A running server is detected through SQLite's own locks, not a pid file (which the
 server does not write and which goes stale after a power cut): every connection
-to a WAL database holds a shared lock on the file for as long as it is open, idle
-or not, so an exclusive lock (locking_mode=EXCLUSIVE) is refused while any other
-process has it open. "BEGIN IMMEDIATE fails" would miss a server between commits.
+to a WAL database holds a shared lock on the file (and on the -shm's DMS byte,
+sqlite.org/walformat.html) for as long as it is open, idle or not, so an exclusive
+lock (locking_mode=EXCLUSIVE) is refused while any other process has it open.
+"BEGIN IMMEDIATE fails" would miss a server between two commits. POSIX locks do not
+see the process's own connections: the probe is for another process, as a server is.
 """
 
 from __future__ import annotations
@@ -474,7 +476,7 @@ def summary(result: RestoreResult) -> str:
         count = sum(1 for n in names if n.startswith(kind + "/")
                     and not n.rsplit("/", 1)[1].startswith("."))
         if count:
-            parts.append(f"{count} {kind} files")
+            parts.append(f"{count} {kind} file{'' if count == 1 else 's'}")
     return (f"restored the evedge {manifest['evedge_version']} backup of "
             f"{manifest['created_at']} into {result.data_dir}: {', '.join(parts) or 'nothing'} "
             f"in {result.seconds:.1f} s")
