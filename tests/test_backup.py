@@ -592,6 +592,23 @@ async def test_restore_refuses_an_archive_from_a_newer_evedge(tmp_path):
     assert not (tmp_path / "target").exists()
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("EVEDGE_FROZEN_BINARY"),
+                    reason="set EVEDGE_FROZEN_BINARY=dist/evedge (make build)")
+def test_the_one_file_binary_backs_up_and_restores(tmp_path):
+    """Packaging: restore reads the bundled migrations to refuse newer databases."""
+    binary = os.environ["EVEDGE_FROZEN_BINARY"]
+    data = make_data_dir(tmp_path / "data")
+    made = subprocess.run([binary, "backup", f"{tmp_path}/", "--data-dir", str(data)],
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    archive = made.stdout.split()[0]
+    done = subprocess.run([binary, "restore", archive, "--data-dir", str(tmp_path / "r")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert table_counts(tmp_path / "r" / "evedge.db") == table_counts(data / "evedge.db")
+
+
 # --- pure parts -------------------------------------------------------------------------
 
 
