@@ -1,8 +1,9 @@
 """`evedge backup` and `evedge restore`: real server, real chargers, real archives.
 
 The commands run as real processes (``python -m evedge``) against real data
-directories; the server they back up is the real one (conftest's ``start_server``)
-with ``ocpp`` library chargers writing to it all along. Pure parts (member names,
+directories (SQLite: ``evedge createuser`` makes them, also in the PostgreSQL run);
+the server they back up is the real one (conftest's ``start_server``) with ``ocpp``
+library chargers writing to it all along. Pure parts (member names,
 rotation, the manifest checks) are tested directly, the first two with hypothesis.
 """
 
@@ -33,12 +34,9 @@ from ocpp.v16 import ChargePoint, call
 
 from evedge import backup, restore
 from evedge.__main__ import _parser
-from evedge.config import settings_help
-
-from conftest import make_config
+from evedge.config import Config, settings_help
 
 ROOT = Path(__file__).resolve().parent.parent
-pytestmark = pytest.mark.sqlite_only
 TIMESTAMP_RE = r"evedge-backup-\d{8}T\d{6}Z\.tar\.gz"
 
 
@@ -184,6 +182,7 @@ async def charge_until(stop: asyncio.Event, url: str, charger_id: str, acked: Ac
             await asyncio.gather(task, return_exceptions=True)
 
 
+@pytest.mark.sqlite_only  # the server under test must run on the SQLite file it backs up
 async def test_backup_during_load_restores_every_record_acknowledged_before_it(
         start_server, tmp_path):
     live = await start_server(data_dir=tmp_path / "live", unknown_id_tags="accept")
@@ -397,6 +396,11 @@ async def test_postgres_gets_the_pg_dump_advice_and_files_only_archives_the_rest
                         "--database-url", url)
     assert done.code == 0, done.err
     assert (target / "jwt-secret").read_bytes() == (data / "jwt-secret").read_bytes()
+    with_database = await make_archive(data, tmp_path / "db.tar")
+    mismatch = await evedge("restore", with_database, "--data-dir", tmp_path / "other",
+                            "--database-url", url)
+    assert mismatch.code == 1 and "database_url points elsewhere" in mismatch.err, mismatch.err
+    assert not (tmp_path / "other").exists()
 
 
 async def test_a_corrupt_database_is_archived_with_an_error_and_refused_by_restore(tmp_path):
@@ -548,11 +552,12 @@ def test_restore_refuses_hostile_archives_and_writes_nothing(tmp_path, member, r
     archive = hostile(tmp_path / "hostile.tar", member)
     target = tmp_path / "a" / "b" / "data"
     with pytest.raises(restore.RestoreError, match="refused") as refused:
-        restore.restore(make_config(target), archive)
+        restore.restore(Config(data_dir=target), archive)
     assert reason in str(refused.value)
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["hostile.tar"]
 
 
+@pytest.mark.sqlite_only
 async def test_restore_refuses_while_a_server_runs_on_the_data_dir(start_server, tmp_path):
     archive = await make_archive(make_data_dir(tmp_path / "data"), tmp_path / "b.tar")
     running = await start_server(data_dir=tmp_path / "live")
