@@ -237,8 +237,7 @@ def copy_database(source: Path, target: Path, *, step_pages: int = STEP_PAGES,
         finally:
             dst.close()
     finally:
-        src.close()
-        _return_ownership(source)
+        src.close()  # a -wal/-shm it created as root SQLite gives to the database's owner
 
 
 def open_snapshot(source: Path) -> sqlite3.Connection:
@@ -278,27 +277,6 @@ def _copy_error(exc: sqlite3.Error, source: Path, target: Path) -> BackupError:
     if name in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
         return BackupError(f"cannot read the database {source}: {exc}")
     return BackupError(f"copying the database {source} to {target.parent} failed: {exc}")
-
-
-def _return_ownership(database: Path) -> None:
-    """Give the -wal/-shm files a root backup may have created back to the database's owner.
-
-    A read-only connection leaves them behind when it was the only one; owned by root,
-    they would stop the server (running as its own user) from opening the database.
-    """
-    if os.geteuid() != 0:
-        return
-    try:
-        owner = database.stat()
-    except OSError:
-        return
-    for suffix in ("-wal", "-shm"):
-        extra = database.with_name(database.name + suffix)
-        try:
-            if extra.stat().st_uid != owner.st_uid:
-                os.chown(extra, owner.st_uid, owner.st_gid)
-        except OSError:
-            continue
 
 
 def database_facts(path: Path) -> dict:

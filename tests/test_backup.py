@@ -89,21 +89,23 @@ def table_counts(db_path: Path) -> dict[str, int]:
         return {n: db.execute(f'SELECT count(*) FROM "{n}"').fetchone()[0] for n in names}
 
 
-def fill_meter_samples(db_path: Path, rows: int) -> None:
-    """Bulk rows (a charger that metered for a while), so the copy takes several steps."""
+def fill_meter_samples(db_path: Path, rows: int) -> int:
+    """Bulk rows (a charger that metered for a while), so the copy takes several steps;
+    returns the database's size in pages."""
     with contextlib.closing(sqlite3.connect(db_path, timeout=5)) as db:
         db.execute("INSERT INTO charger (id, label, location, registration_status, vendor, "
                    "model, serial_number, charge_box_serial_number, firmware_version, iccid, "
                    "imsi, meter_type, meter_serial_number, created_at, firmware_status, "
                    "diagnostics_status, configuration) VALUES ('CP-BULK', '', '', 'Accepted', "
                    "'', '', '', '', '', '', '', '', '', '2026-01-01 00:00:00', '', '', '')")
-        db.executemany(
+        db.execute(
+            "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
             "INSERT INTO meter_sample (charger_id, connector_id, timestamp, received_at, "
-            "measurand, unit, context, value) VALUES ('CP-BULK', 1, ?, ?, "
-            "'Energy.Active.Import.Register', 'Wh', 'Sample.Periodic', ?)",
-            ((f"2026-01-01 00:{n // 60 % 60:02d}:{n % 60:02d}", "2026-01-01 00:00:00", n)
-             for n in range(rows)))
+            "measurand, unit, context, value) SELECT 'CP-BULK', 1, "
+            "datetime('2026-01-01', '+' || i || ' seconds'), '2026-01-01 00:00:00', "
+            "'Energy.Active.Import.Register', 'Wh', 'Sample.Periodic', i FROM n", (rows,))
         db.commit()
+        return db.execute("PRAGMA page_count").fetchone()[0]
 
 
 def make_data_dir(path: Path) -> Path:
@@ -186,7 +188,8 @@ async def charge_until(stop: asyncio.Event, url: str, charger_id: str, acked: Ac
 async def test_backup_during_load_restores_every_record_acknowledged_before_it(
         start_server, tmp_path):
     live = await start_server(data_dir=tmp_path / "live", unknown_id_tags="accept")
-    fill_meter_samples(live.config.database_path, 300_000)
+    pages = fill_meter_samples(live.config.database_path, 300_000)
+    assert pages > 3 * backup.STEP_PAGES, "the copy must take several steps"
     user = await live.api.register("alice", "correct-horse")
     firmware = os.urandom(100_000)
     uploaded = await live.api.request("PUT", "/api/firmware/fw-2.0.bin", raw=firmware,
@@ -247,6 +250,56 @@ async def test_backup_during_load_restores_every_record_acknowledged_before_it(
     counts = table_counts(restored / "evedge.db")
     assert counts["meter_sample"] >= 300_000 + 4 * len([w for w in acked.meters.values()
                                                         if w < began])
+
+
+WRITER = """
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=5)
+print("writing", flush=True)
+n = 0
+while True:  # ten rows per transaction, committed back to back
+    db.execute("BEGIN IMMEDIATE")
+    db.executemany("INSERT INTO t (batch) VALUES (?)", [(n,)] * 10)
+    db.execute("COMMIT")
+    n += 1
+"""
+
+
+def test_the_copy_steps_through_one_snapshot_while_another_process_commits(tmp_path):
+    """Without the held read transaction SQLite restarts the copy after every commit of
+    another connection (sqlite3_backup_step), and under a server's load never finishes."""
+    source = tmp_path / "live.db"
+    with contextlib.closing(sqlite3.connect(source)) as db:
+        db.execute("PRAGMA journal_mode=wal")
+        db.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, batch INTEGER, pad TEXT)")
+        db.executemany("INSERT INTO t (batch, pad) VALUES (-1, ?)", [("x" * 500,)] * 2000)
+        db.commit()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(source)],
+                              stdout=subprocess.PIPE, text=True)
+    steps = []
+
+    def on_step() -> None:
+        steps.append(1)
+        if len(steps) > 3 * pages // 16:
+            raise backup.BackupError("restarted")
+
+    try:
+        assert writer.stdout.readline() == "writing\n"
+        with contextlib.closing(sqlite3.connect(source)) as db:
+            while not db.execute("SELECT 1 FROM t WHERE batch >= 0 LIMIT 1").fetchone():
+                time.sleep(0.001)  # the writer's first commit
+        backup.copy_database(source, tmp_path / "copy.db", step_pages=16, pause=0.002,
+                             on_step=on_step)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert len(steps) == -(-pages // 16), "one pass over the pages, no restart"
+    with contextlib.closing(sqlite3.connect(tmp_path / "copy.db")) as copy:
+        assert copy.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+        batches = copy.execute("SELECT batch, count(*) FROM t WHERE batch >= 0 GROUP BY batch"
+                               ).fetchall()
+    assert batches and all(count == 10 for _, count in batches), "whole transactions only"
 
 
 # --- what an archive holds --------------------------------------------------------------
@@ -473,6 +526,25 @@ async def test_restore_refuses_a_non_empty_data_dir_unless_forced_then_moves_it_
     assert again.code == 0, again.err
     assert len([p for p in target.iterdir() if p.name.startswith(".replaced-")]) == 2
     assert tree(aside) == before, "an earlier .replaced- directory is left alone"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give files to another user")
+async def test_as_root_files_stay_with_the_service_user(tmp_path):
+    """The service runs as its own user: files root creates must stay readable for it (the
+    reader's -wal/-shm SQLite itself gives to the database's owner; restore chowns)."""
+    data = make_data_dir(tmp_path / "data")
+    service = 65534  # nobody
+    for path in [data, *data.rglob("*")]:
+        os.chown(path, service, service)
+    archive = await make_archive(data, tmp_path / "b.tar")
+    left = [data / "evedge.db-wal", data / "evedge.db-shm"]
+    assert {p.stat().st_uid for p in left} == {service}, "the -wal and -shm a reader left"
+    target = tmp_path / "target"
+    target.mkdir()
+    os.chown(target, service, service)
+    result = await evedge("restore", archive, "--data-dir", target)
+    assert result.code == 0, result.err
+    assert {(p.stat().st_uid, p.stat().st_gid) for p in target.rglob("*")} == {(service,) * 2}
 
 
 def flip_byte(path: Path, offset: int) -> None:
