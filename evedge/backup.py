@@ -63,7 +63,6 @@ COMPRESS_LEVEL = 1      # gzip level; measured in README "Backup and restore"
 SPACE_CHECK_BYTES = 64 * 1024 * 1024
 STALE_TEMP_SECONDS = 24 * 3600
 _TEMP_PREFIX = ".evedge-backup-"
-_CHUNK = 1024 * 1024
 _UPLOAD_PART = re.compile(r"\.upload-.*\.part")  # files.FileStore's temporary uploads
 _LAYOUT = {DATABASE_MEMBER: 1, SECRET_MEMBER: 1, MANIFEST: 1, "firmware": 2, "diagnostics": 3}
 
@@ -97,12 +96,20 @@ def check_member_name(name: object) -> tuple[str, ...]:
         raise BackupError("archive member without a name")
     parts = tuple(name.split("/"))
     for part in parts:
-        if part in ("", ".", "..") or "\\" in part or len(part.encode("utf-8")) > 255 \
-                or any(ord(c) < 32 or ord(c) == 127 for c in part):
+        if part in ("", ".", "..") or "\\" in part or not _plain_text(part, 255):
             raise BackupError(f"archive member {name!r} is not a plain relative path")
     if _LAYOUT.get(parts[0]) != len(parts):
         raise BackupError(f"archive member {name!r} is not part of an evedge data directory")
     return parts
+
+
+def _plain_text(part: str, max_bytes: int) -> bool:
+    """Valid UTF-8 (tarfile hands other bytes over as surrogates), no control characters."""
+    try:
+        size = len(part.encode("utf-8"))
+    except UnicodeEncodeError:
+        return False
+    return size <= max_bytes and not any(ord(c) < 32 or ord(c) == 127 for c in part)
 
 
 # --- where things are -------------------------------------------------------------------

@@ -585,13 +585,14 @@ async def test_restore_refuses_tampered_corrupt_and_truncated_archives(tmp_path)
         assert not target.exists(), "nothing may be written"
 
 
-def hostile(path: Path, member: tarfile.TarInfo, body: bytes = b"evil") -> Path:
+def hostile(path: Path, member: tarfile.TarInfo, body: bytes = b"evil",
+            tar_format: int = tarfile.GNU_FORMAT) -> Path:
     """An archive with one hostile member and a manifest that vouches for it."""
     entry = {"name": member.name, "size": len(body), "sha256": hashlib.sha256(body).hexdigest(),
              "mtime_ns": 0}
     manifest = json.dumps({**backup.manifest_head(None, dt.datetime(2026, 1, 1)),
-                           "files": [entry]}).encode()
-    with tarfile.open(path, "w") as tar:
+                           "files": [entry]}, ensure_ascii=True).encode()
+    with tarfile.open(path, "w", format=tar_format) as tar:
         if member.isreg():
             member.size = len(body)
             tar.addfile(member, io.BytesIO(body))
@@ -619,6 +620,7 @@ def tar_member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarf
     (tar_member("firmware/hard", tarfile.LNKTYPE, "../../evil"), "hard link"),
     (tar_member("firmware/dev", tarfile.CHRTYPE), "special file"),
     (tar_member("firmware", tarfile.DIRTYPE), "a directory"),
+    (tar_member("firmware/\udcff\udcfe.bin"), "not a plain relative path"),  # not UTF-8
 ])
 def test_restore_refuses_hostile_archives_and_writes_nothing(tmp_path, member, reason):
     archive = hostile(tmp_path / "hostile.tar", member)
@@ -691,7 +693,7 @@ def test_the_one_file_binary_backs_up_and_restores(tmp_path):
 
 PART = st.one_of(st.sampled_from(["..", ".", "", "firmware", "diagnostics", "evedge.db",
                                   "jwt-secret", "manifest.json", "a", ".a.sha256", "%43"]),
-                 st.text(alphabet=st.sampled_from("a./\\\x00\n%"), max_size=6))
+                 st.text(alphabet=st.sampled_from("a./\\\x00\n%\udcff"), max_size=6))
 
 
 @settings(max_examples=400, deadline=None)
@@ -707,6 +709,7 @@ def test_an_accepted_member_name_stays_inside_the_data_dir(parts, absolute):
     assert resolved.startswith(base + "/") and resolved == os.path.join(base, *accepted)
     assert backup._LAYOUT[accepted[0]] == len(accepted)
     assert not {"..", ".", ""} & set(accepted) and "\x00" not in name
+    name.encode("utf-8")  # a name a file system and a manifest can both hold
 
 
 STAMPS = st.datetimes(min_value=dt.datetime(2000, 1, 1), max_value=dt.datetime(2099, 1, 1))
