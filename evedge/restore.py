@@ -177,7 +177,7 @@ def parse_manifest(data: bytes) -> dict:
     """The manifest, checked field by field (errors name the field)."""
     try:
         manifest = json.loads(data)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise RestoreError(f"{MANIFEST} is not valid JSON: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise RestoreError(f"{MANIFEST}: format is not {FORMAT!r}: not an evedge backup")
@@ -212,9 +212,8 @@ def _check_files(files: object) -> None:
             raise RestoreError(f"{where}.name: {name} is listed twice or is the manifest")
         names.add(name)
         for key in ("size", "mtime_ns"):
-            value = entry.get(key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise RestoreError(f"{where}.{key} must be a non-negative integer")
+            if not _count(entry.get(key)):
+                raise RestoreError(f"{where}.{key} must be an integer from 0 to 2**63 - 1")
         if not isinstance(entry.get("sha256"), str) or not _SHA256.fullmatch(entry["sha256"]):
             raise RestoreError(f"{where}.sha256 must be 64 lower-case hex digits")
 
@@ -233,6 +232,14 @@ def _check_database(database: object, names: set[str]) -> None:
             isinstance(m, dict) and isinstance(m.get("name"), str) for m in migrations):
         raise RestoreError(f"{MANIFEST}: database.schema_migrations must be a list of "
                            "objects with a name")
+    counts = database.get("row_counts")
+    if not isinstance(counts, dict) or not all(_count(n) for n in counts.values()):
+        raise RestoreError(f"{MANIFEST}: database.row_counts must map tables to row counts")
+
+
+def _count(value: object) -> bool:
+    """A size, a count or a time in ns: an int that fits the 64 bits os.utime takes."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def unknown_migrations(manifest: dict) -> list[str]:

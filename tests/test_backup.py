@@ -737,16 +737,61 @@ def test_rotation_keeps_the_newest_n_and_the_current_archive(stamps, others, kee
     (lambda m: m["files"].append(dict(m["files"][0])), "files[1].name"),
     (lambda m: m.update(database=None), "database is null"),
     (lambda m: m["database"].update(schema_migrations="0001"), "database.schema_migrations"),
+    (lambda m: m["database"].pop("row_counts"), "database.row_counts"),
+    (lambda m: m["files"][0].update(mtime_ns=2**64), "files[0].mtime_ns"),
+    (lambda m: m["files"][0].update(size=True), "files[0].size"),
 ])
 def test_manifest_errors_name_the_field(change, field_name):
-    manifest = {**backup.manifest_head({"file": "evedge.db", "schema_migrations": []},
-                                       dt.datetime(2026, 1, 1)),
+    database = {"file": "evedge.db", "schema_migrations": [], "row_counts": {"user": 1}}
+    manifest = {**backup.manifest_head(database, dt.datetime(2026, 1, 1)),
                 "files": [{"name": "evedge.db", "size": 1, "sha256": "0" * 64, "mtime_ns": 1}]}
     restore.parse_manifest(json.dumps(manifest).encode())  # valid as it is
     change(manifest)
     with pytest.raises(restore.RestoreError, match="manifest.json") as refused:
         restore.parse_manifest(json.dumps(manifest).encode())
     assert field_name in str(refused.value)
+
+
+def valid_manifest() -> dict:
+    database = {"file": "evedge.db", "schema_migrations": [{"name": "0001_initial"}],
+                "row_counts": {"user": 1}}
+    return {**backup.manifest_head(database, dt.datetime(2026, 1, 1)), "files": [
+        {"name": "evedge.db", "size": 1, "sha256": "0" * 64, "mtime_ns": 1},
+        {"name": "firmware/a.bin", "size": 2, "sha256": "1" * 64, "mtime_ns": 2}]}
+
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+                    | st.text(max_size=8),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=10)
+PLACES = [lambda m: m, lambda m: m["files"][1], lambda m: m["database"],
+          lambda m: m["database"]["schema_migrations"][0], lambda m: m["database"]["row_counts"]]
+
+
+KEYS = st.sampled_from(["format", "format_version", "evedge_version", "created_at",
+                        "database", "files", "name", "size", "sha256", "mtime_ns", "file",
+                        "schema_migrations", "row_counts", "user"]) | st.text(max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(PLACES), KEYS, JSON)
+def test_any_manifest_is_read_or_refused_with_a_restore_error(place, key, value):
+    """What a fuzzer does to manifest.json: whatever is accepted can be used."""
+    manifest = valid_manifest()
+    place(manifest)[key] = value
+    try:
+        parsed = restore.parse_manifest(json.dumps(manifest).encode())
+    except restore.RestoreError:
+        return
+    assert "restored the evedge" in restore.summary(
+        restore.RestoreResult(Path("/srv/data"), parsed, None, 0.0))
+    restore.unknown_migrations(parsed)
+
+
+@pytest.mark.parametrize("text", [b"", b"[]", b"{", b"[" * 100_000, b"\xff\xfe", b"null"])
+def test_a_manifest_that_is_no_json_object_is_refused_with_the_reason(text):
+    with pytest.raises(restore.RestoreError, match="manifest.json"):
+        restore.parse_manifest(text)
 
 
 def test_the_backup_timer_runs_a_real_backup_command():
