@@ -41,7 +41,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterable
+from typing import BinaryIO, Callable, Iterable, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from . import __version__
@@ -64,6 +64,7 @@ SPACE_CHECK_BYTES = 64 * 1024 * 1024
 STALE_TEMP_SECONDS = 24 * 3600
 _TEMP_PREFIX = ".evedge-backup-"
 _UPLOAD_PART = re.compile(r"\.upload-.*\.part")  # files.FileStore's temporary uploads
+T = TypeVar("T")
 _LAYOUT = {DATABASE_MEMBER: 1, SECRET_MEMBER: 1, MANIFEST: 1, "firmware": 2, "diagnostics": 3}
 
 
@@ -291,24 +292,41 @@ def database_facts(path: Path) -> dict:
 
     quick_check (the B-tree structure, not index contents) tells of a failing card at
     backup time, while the live database may still be saved, not only at a restore.
+    A damaged copy is described as far as it can be read (an unreadable count is None),
+    so that it is still archived.
     """
     db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
     try:
-        check = [row[0] for row in db.execute("PRAGMA quick_check(100)")]
-        tables = [name for (name,) in db.execute(
+        check = _quick_check(db)
+        tables = _or_none(lambda: [name for (name,) in db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' "
-            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
-        counts = {t: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in tables}
-        migrations = []
-        if "schema_migration" in tables:
-            migrations = [{"name": name, "applied": str(applied)} for name, applied in db.execute(
-                "SELECT name, applied FROM schema_migration ORDER BY name")]
+            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]) or []
+        counts = {t: _or_none(lambda: db.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0])
+                  for t in tables}
+        migrations = _or_none(lambda: [
+            {"name": name, "applied": str(applied)} for name, applied in db.execute(
+                "SELECT name, applied FROM schema_migration ORDER BY name")]) or []
         page_size = db.execute("PRAGMA page_size").fetchone()[0]
     finally:
         db.close()
     return {"file": DATABASE_MEMBER, "engine": "sqlite", "sqlite_version": sqlite3.sqlite_version,
-            "page_size": page_size, "quick_check": "ok" if check == ["ok"] else problems(check),
-            "schema_migrations": migrations, "row_counts": counts}
+            "page_size": page_size, "quick_check": check, "schema_migrations": migrations,
+            "row_counts": counts}
+
+
+def _quick_check(db: sqlite3.Connection) -> str:
+    try:
+        rows = [row[0] for row in db.execute("PRAGMA quick_check(100)")]
+    except sqlite3.DatabaseError as exc:  # damaged beyond what the check reports
+        return str(exc)
+    return "ok" if rows == ["ok"] else problems(rows)
+
+
+def _or_none(query: Callable[[], T]) -> T | None:
+    try:
+        return query()
+    except sqlite3.DatabaseError:
+        return None
 
 
 # --- free space -------------------------------------------------------------------------

@@ -233,8 +233,9 @@ def _check_database(database: object, names: set[str]) -> None:
         raise RestoreError(f"{MANIFEST}: database.schema_migrations must be a list of "
                            "objects with a name")
     counts = database.get("row_counts")
-    if not isinstance(counts, dict) or not all(_count(n) for n in counts.values()):
-        raise RestoreError(f"{MANIFEST}: database.row_counts must map tables to row counts")
+    if not isinstance(counts, dict) or not all(n is None or _count(n) for n in counts.values()):
+        raise RestoreError(f"{MANIFEST}: database.row_counts must map tables to row counts "
+                           "(null: unreadable)")
 
 
 def _count(value: object) -> bool:
@@ -476,7 +477,7 @@ def summary(result: RestoreResult) -> str:
     names = [entry["name"] for entry in manifest["files"]]
     parts = []
     if manifest["database"] is not None:
-        rows = sum(manifest["database"]["row_counts"].values())
+        rows = sum(n or 0 for n in manifest["database"]["row_counts"].values())
         parts.append(f"{DATABASE_MEMBER} ({rows} rows, integrity ok)")
     parts += [name for name in names if "/" not in name and name != DATABASE_MEMBER]
     for kind in ("firmware", "diagnostics"):

@@ -456,21 +456,35 @@ async def test_postgres_gets_the_pg_dump_advice_and_files_only_archives_the_rest
     assert not (tmp_path / "other").exists()
 
 
-async def test_a_corrupt_database_is_archived_with_an_error_and_refused_by_restore(tmp_path):
+def damage(db_path: Path, whole_table: bool) -> None:
+    """A bad block in one of meter_sample's pages, or its table and index roots all gone."""
+    with contextlib.closing(sqlite3.connect(db_path)) as db:
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        roots = [r for (r,) in db.execute("SELECT rootpage FROM sqlite_master WHERE "
+                                          "tbl_name = 'meter_sample' AND rootpage > 0")]
+    with open(db_path, "r+b") as fh:
+        if whole_table:
+            for root in roots:
+                fh.seek((root - 1) * 4096)
+                fh.write(b"\xff" * 4096)
+        else:
+            fh.seek((min(roots) + 20) * 4096 + 8)
+            fh.write(b"\xff" * 64)
+
+
+@pytest.mark.parametrize("whole_table", [False, True])
+async def test_a_corrupt_database_is_archived_with_an_error_and_refused_by_restore(
+        tmp_path, whole_table):
     data = make_data_dir(tmp_path / "data")
     fill_meter_samples(data / "evedge.db", 20_000)
-    with contextlib.closing(sqlite3.connect(data / "evedge.db")) as db:
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        page = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'meter_sample'"
-                          ).fetchone()[0]
-    with open(data / "evedge.db", "r+b") as fh:  # a leaf of the table: a dying card
-        fh.seek((page + 20) * 4096 + 8)
-        fh.write(b"\xff" * 64)
+    damage(data / "evedge.db", whole_table)
     archive = tmp_path / "b.tar.gz"
     result = await evedge("backup", archive, "--data-dir", data)
     assert result.code == 1 and "fails PRAGMA quick_check" in result.err, result.err
     assert len(result.err.strip().splitlines()) == 1 and archive.exists()
-    assert manifest_of(archive)["database"]["quick_check"] != "ok"
+    database = manifest_of(archive)["database"]
+    assert database["quick_check"] != "ok" and database["row_counts"]["user"] == 1
+    assert (database["row_counts"]["meter_sample"] is None) == whole_table  # unreadable
     target = make_data_dir(tmp_path / "target")
     before = tree(target)
     refused = await evedge("restore", archive, "--data-dir", target, "--force")
