@@ -1,4 +1,5 @@
-"""Command line: ``evedge serve | createuser | simulate`` (also ``python -m evedge``)."""
+"""Command line: ``evedge serve | createuser | simulate | selftest | backup | restore``
+(also ``python -m evedge``)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,27 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("simulate", help="Run simulated chargers (see simulator.py --help).",
                         add_help=False)
     commands.add_parser("selftest", help="Check the installation (schemas, templates) and exit.")
+    backup = commands.add_parser(
+        "backup", help="Archive the database (consistently, while the server runs), the JWT "
+        "secret and the firmware files (see README 'Backup and restore').")
+    add_arguments(backup)
+    backup.add_argument("dest", metavar="DEST",
+                        help="Archive file (.tar.gz, .tgz or .tar) or a directory, where "
+                        "evedge-backup-YYYYmmddTHHMMSSZ.tar.gz is made.")
+    backup.add_argument("--with-diagnostics", action="store_true",
+                        help="Include the diagnostics files chargers uploaded.")
+    backup.add_argument("--files-only", action="store_true",
+                        help="Only the secret and the files, no database (PostgreSQL).")
+    backup.add_argument("--keep", type=int, metavar="N",
+                        help="Then delete all but the newest N evedge-backup-*.tar.gz there.")
+    restore = commands.add_parser(
+        "restore", help="Restore an archive made by 'evedge backup' into data_dir (server "
+        "stopped).")
+    add_arguments(restore)
+    restore.add_argument("archive", metavar="ARCHIVE", help="A .tar.gz or .tar from evedge backup.")
+    restore.add_argument("--force", action="store_true",
+                         help="Restore into a non-empty data_dir, moving its contents aside "
+                         "to data_dir/.replaced-<timestamp>/.")
     return parser
 
 
@@ -47,13 +69,21 @@ def main(argv: list[str] | None = None) -> int:
     setup_logging(config)
     if args.command == "createuser":
         return asyncio.run(_createuser(config, args.username, args.password, args.role))
+    if args.command == "backup":
+        from .backup import run_backup
+        return run_backup(config, args.dest, with_diagnostics=args.with_diagnostics,
+                          files_only=args.files_only, keep=args.keep)
+    if args.command == "restore":
+        from .restore import run_restore
+        return run_restore(config, args.archive, force=args.force)
     from .server import serve
     asyncio.run(serve(config))
     return 0
 
 
 def _setting_args(args: argparse.Namespace) -> argparse.Namespace:
-    extra = {"username", "password", "role", "command"}
+    extra = {"username", "password", "role", "command", "dest", "with_diagnostics", "files_only",
+             "keep", "archive", "force"}
     return argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
 
 

@@ -18,6 +18,7 @@ from peewee import (
     IntegerField,
     Model,
     TextField,
+    SQL,
 )
 
 from ..timeutil import utcnow
@@ -95,7 +96,8 @@ class Charger(BaseModel):
     local_list_version = IntegerField(null=True)
     configuration = TextField(default="")  # JSON of the last GetConfiguration answer
     retired_at = DateTimeField(null=True)  # DELETE /api/chargers/<id>/: gone, transactions kept
-    simulated = BooleanField(default=False)  # registered by one of the dashboard's simulators
+    # registered by one of the dashboard's simulators (a database default for hand-written SQL)
+    simulated = BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
 
 
 class Connector(BaseModel):

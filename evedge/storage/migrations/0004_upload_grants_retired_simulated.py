@@ -34,7 +34,10 @@ def up(migrator, db):
     db.create_tables([UploadGrant])
     migrator.migrate(
         migrator.add_column('charger', 'retired_at', DateTimeField(null=True)),
-        migrator.add_column('charger', 'simulated', BooleanField(default=False)),
+        # A database default too, so that statements written by hand (and by older tools)
+        # that list the columns they set keep working.
+        migrator.add_column('charger', 'simulated',
+                            BooleanField(default=False, constraints=[SQL('DEFAULT FALSE')])),
     )
 
 
