@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import statistics
 import time
 from typing import Any
@@ -190,3 +191,19 @@ async def test_charger_passwords_are_checked_on_the_same_bounded_pool(server):
         assert await asyncio.wait_for(first, 10) is True
     finally:
         accounts.close()
+
+
+async def test_a_block_is_logged_once_and_its_refusals_not_at_all(server, tokens, caplog):
+    """A client ignoring Retry-After gets thousands of 429s a second; none reaches the log
+    (the access log writes every 4xx otherwise), only the block itself does."""
+    caplog.set_level(logging.INFO)
+    for _ in range(6):
+        await post_from("127.0.0.9", server.port, "/api/auth/login/", login("oscar", "wrong!!!"))
+    refused = [await post_from("127.0.0.9", server.port, "/api/auth/login/",
+                               login("oscar", "wrong!!!")) for _ in range(20)]
+    assert {r.status for r in refused} == {429}
+    blocks = [r.getMessage() for r in caplog.records if r.name == "evedge.domain.login_guard"]
+    assert blocks == ["failed logins for user name 'oscar': refused for 1 s"]
+    access = [r.getMessage() for r in caplog.records if r.name == "tornado.access"]
+    assert sum(m.startswith("401 POST /api/auth/login/") for m in access) == 6
+    assert not [m for m in access if m.startswith("429")]

@@ -16,12 +16,15 @@ account keeps its owner waiting too (at most ``max_delay`` after each guess).
 
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import contextmanager
 from typing import Iterator
 
 from .. import errors
 from .throttle import OneAtATime, Throttle
+
+log = logging.getLogger(__name__)
 
 
 def user_throttle() -> Throttle:
@@ -38,9 +41,16 @@ class Attempt:
         self._guard, self._address, self._username = guard, address, username
 
     def failed(self) -> None:
-        self._guard.addresses.failed(self._address)
+        """One line per block, not per refused attempt (those are not logged at all)."""
+        blocked = self._guard.addresses.failed(self._address)
+        if blocked:
+            log.warning("failed logins or setup codes from %s: refused for %d s",
+                        self._address, math.ceil(blocked))
         if self._username is not None:
-            self._guard.users.failed(self._username)
+            blocked = self._guard.users.failed(self._username)
+            if blocked:
+                log.warning("failed logins for user name %r: refused for %d s",
+                            self._username, math.ceil(blocked))
 
     def succeeded(self) -> None:
         if self._username is not None:
