@@ -11,11 +11,12 @@ from hypothesis import strategies as st
 
 from evedge.config import Config
 from evedge.domain.csv_cells import FORMULA_START, neutralise, restore
-from evedge.domain.hosts import AllowedHosts, own_host_names, parse_host
+from evedge.domain.hosts import AllowedHosts, is_ip_address, own_host_names, parse_host
 from evedge.insecure import config_checks, warn_insecure
 
 LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)
-NAMES = st.lists(LABEL, min_size=1, max_size=4).map(".".join)
+TOP = st.from_regex(r"[a-z]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True)  # never an IP address
+NAMES = st.tuples(st.lists(LABEL, max_size=3), TOP).map(lambda n: ".".join([*n[0], n[1]]))
 PORTS = st.one_of(st.just(""), st.integers(min_value=0, max_value=65535).map(lambda p: f":{p}"))
 
 
@@ -30,6 +31,7 @@ def test_a_name_is_allowed_exactly_when_it_is_listed(listed, other, port, flips,
     header = case_mix(listed, flips) + ("." if dot else "") + port
     assert hosts.allows(header)  # any case, any port, a trailing dot
     assert hosts.allows(other + port) == (other in (listed, "gateway", "localhost"))
+    assert not is_ip_address(other)
 
 
 @settings(max_examples=300, deadline=None)
