@@ -37,7 +37,7 @@ MEASURANDS = (("Energy.Active.Import.Register", None, "Wh"), ("Power.Active.Impo
 
 def create_database(data_dir: Path) -> Path:
     subprocess.run([sys.executable, "-m", "evedge", "createuser", "--data-dir", str(data_dir),
-                    "--username", "admin", "--password", "bench-password", "--bcrypt-rounds", "4"],
+                    "--username", "admin", "--password", "bench-password", "--bcrypt-rounds", "10"],
                    cwd=ROOT, check=True, capture_output=True)
     return data_dir / "evedge.db"
 

@@ -259,6 +259,8 @@ class ServerProc:
     def start(self, timeout: float = 60.0) -> "ServerProc":
         self._log = open(self.logpath, "wb")
         cpu = self.opts.server_cpu
+        if server_base(self.name) == "evedge":
+            self._create_dashboard_user()
 
         def pre():
             if cpu is not None:
@@ -270,6 +272,14 @@ class ServerProc:
         LIVE.add(self)
         self._wait_ready(timeout)
         return self
+
+    def _create_dashboard_user(self):
+        """evedge has no self-registration by default and makes its first admin with
+        `evedge createuser` (or a setup code): the account dashboard_connect_info() logs in with."""
+        cmd = [self.opts.evedge_python, "-m", "evedge", "createuser", "--data-dir", self.datadir,
+               "--username", BENCH_USER[0], "--password", BENCH_USER[1]]
+        subprocess.run(cmd, cwd=self.cwd, env=self.env, stdout=self._log, stderr=subprocess.STDOUT,
+                       stdin=subprocess.DEVNULL, check=True, timeout=60)
 
     def _wait_ready(self, timeout: float):
         """Poll the port until an HTTP request to it gets any HTTP answer."""
@@ -353,13 +363,17 @@ def _on_signal(signum, frame):
 # Dashboard auth (evedge only). The exact auth may still change: adapt it here.
 
 
+BENCH_USER = ("bench", "bench-password-1")
+
+
 def dashboard_connect_info(host: str, port: int) -> tuple[str, list[str]]:
-    """Create a user on a fresh evedge; return (dashboard websocket URL, frames to send first).
+    """Log in on a fresh evedge; return (dashboard websocket URL, frames to send first).
 
     Current evedge protocol (evedge/web/dashboard_socket.py): the access token from
-    POST /api/auth/register/ (or /api/auth/login/) travels in the first frame, {"type": "auth", "token": ...},
+    /api/auth/login/ (the account ServerProc made with `evedge createuser`; an older evedge took
+    POST /api/auth/register/ too) travels in the first frame, {"type": "auth", "token": ...},
     not in the URL; the server then sends a snapshot and batched {"events": [...]} frames."""
-    creds = json.dumps({"username": "bench", "password": "bench-password-1"}).encode()
+    creds = json.dumps({"username": BENCH_USER[0], "password": BENCH_USER[1]}).encode()
     base = "http://%s:%d" % (host, port)
     access = None
     errors = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 
@@ -21,7 +22,8 @@ def _parser() -> argparse.ArgumentParser:
     create = commands.add_parser("createuser", help="Create a user account.")
     add_arguments(create)
     create.add_argument("--username", required=True)
-    create.add_argument("--password", required=True)
+    create.add_argument("--password", help="Leaves the password in `ps` and the shell history; "
+                        "without it, it is asked for (twice) or read from stdin.")
     create.add_argument("--role", default="admin", choices=("admin", "operator", "viewer"))
     commands.add_parser("simulate", help="Run simulated chargers (see simulator.py --help).",
                         add_help=False)
@@ -68,7 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     from .logs import setup_logging
     setup_logging(config)
     if args.command == "createuser":
-        return asyncio.run(_createuser(config, args.username, args.password, args.role))
+        password = args.password if args.password is not None else _read_password()
+        if password is None:
+            return 1
+        return asyncio.run(_createuser(config, args.username, password, args.role))
     if args.command == "backup":
         from .backup import run_backup
         return run_backup(config, args.dest, with_diagnostics=args.with_diagnostics,
@@ -87,19 +92,37 @@ def _setting_args(args: argparse.Namespace) -> argparse.Namespace:
     return argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
 
 
+def _read_password() -> str | None:
+    """The new account's password: asked twice on a terminal, else one line of stdin
+    (``printf '%s\n' "$PW" | evedge createuser ...``)."""
+    if not sys.stdin.isatty():
+        return sys.stdin.readline().rstrip("\r\n")
+    try:
+        first = getpass.getpass("Password: ")
+        again = getpass.getpass("Password (again): ")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return None
+    if first != again:
+        print("evedge: the passwords differ", file=sys.stderr)
+        return None
+    return first
+
+
 async def _createuser(config, username: str, password: str, role: str) -> int:
     from . import errors
     from .domain.accounts import Accounts
     from .domain.credentials import load_or_create_secret
     from .storage.database import close_database, open_database
     open_database(config)
+    accounts = Accounts(config, config.jwt_secret or load_or_create_secret(config.data_dir))
     try:
-        accounts = Accounts(config, config.jwt_secret or load_or_create_secret(config.data_dir))
         user = await accounts.create_user(username, password, role)
     except errors.EvedgeError as exc:
         print(f"evedge: {exc.message}", file=sys.stderr)
         return 1
     finally:
+        accounts.close()
         close_database()
     print(f"created {user.role} {user.username}")
     return 0

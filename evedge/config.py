@@ -11,12 +11,17 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 ENV_PREFIX = "EVEDGE_"
+MIN_BCRYPT_ROUNDS, MAX_BCRYPT_ROUNDS = 10, 16
+MIN_JWT_SECRET_BYTES = 32  # HS256's key should be as long as its hash (RFC 7518 §3.2)
+_LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
+_HOST_NAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
 
 
 class ConfigError(ValueError):
@@ -189,21 +194,39 @@ class Config:
     access_token_ttl: int = setting(900, "Lifetime of API access tokens, in seconds.")
     refresh_token_ttl: int = setting(7 * 86400, "Lifetime of API refresh tokens, in seconds.")
     registration: str = setting(
-        "open",
-        "Self-registration through /api/auth/register/ after the first (admin) account: "
-        "'open' (compatible with the original system) or 'closed' (admins create users).",
-        ("open", "closed"),
+        "closed",
+        "Self-registration through /api/auth/register/ once the box has its admin: 'closed' "
+        "(admins create the accounts) or 'open' (anyone who reaches the box gets a "
+        "registration_role account, as the original system did).",
+        ("closed", "open"),
     )
     registration_role: str = setting(
-        "operator", "Role given to self-registered accounts.", ("operator", "viewer")
+        "viewer", "Role given to self-registered accounts (registration = open).",
+        ("viewer", "operator")
     )
-    bcrypt_rounds: int = setting(12, "bcrypt cost factor for user and charger passwords.")
+    bcrypt_rounds: int = setting(
+        12, f"bcrypt cost factor for user and charger passwords ({MIN_BCRYPT_ROUNDS} to "
+            f"{MAX_BCRYPT_ROUNDS}; each step doubles the time of a login).")
+    allowed_hosts: str = setting(
+        "",
+        "Comma-separated host names the box answers to besides IP addresses, localhost and its "
+        "own host name (and FQDN, and <hostname>.local); a leading dot allows the subdomains "
+        "too ('.depot.example'), '*' any name. Other Host headers get 400 (DNS rebinding).",
+    )
+    max_json_body_bytes: int = setting(
+        64 * 1024, "Largest JSON request body the API reads, in bytes (larger: 413).")
     tls_cert: str = setting(
         "", "PEM certificate file; with tls_key, serve https/wss (OCPP security profile 2).")
     tls_key: str = setting("", "PEM private key file for tls_cert.")
     jwt_secret: str = setting(
-        "", "JWT signing secret; empty = generated on first start and kept in data_dir (mode 0600)."
+        "", f"JWT signing secret, at least {MIN_JWT_SECRET_BYTES} bytes; empty = generated on "
+            "first start and kept in data_dir (mode 0600)."
     )
+    # Not a setting (no file, variable or option reaches it): the test suite's way to cheap
+    # bcrypt (cost 4, about 1 ms) for its hundreds of accounts. Production cannot set it
+    # by accident, and with it unset a bcrypt_rounds below 10 is a configuration error.
+    _cheap_bcrypt_for_tests: bool = field(default=False, repr=False,
+                                          metadata={"private": True})
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -241,15 +264,42 @@ class Config:
             raise ConfigError("min_free_bytes must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key must be set together")
+        self._check_secrets()
+        if self.max_json_body_bytes < 1024:
+            raise ConfigError("max_json_body_bytes must be at least 1024")
+        for name in self.allowed_host_names:
+            if name != "*" and not _HOST_NAME.fullmatch(name.removeprefix(".")):
+                raise ConfigError(f"allowed_hosts: {name!r} is not a host name "
+                                  "(no scheme, port or path)")
+
+    def _check_secrets(self) -> None:
+        low = 4 if self._cheap_bcrypt_for_tests else MIN_BCRYPT_ROUNDS
+        if not low <= self.bcrypt_rounds <= MAX_BCRYPT_ROUNDS:
+            raise ConfigError(f"bcrypt_rounds must be between {MIN_BCRYPT_ROUNDS} and "
+                              f"{MAX_BCRYPT_ROUNDS} (below, a stolen database gives up its "
+                              "passwords quickly)")
+        if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
+            raise ConfigError(f"jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes, or "
+                              "empty to have one generated")
+
+    @property
+    def allowed_host_names(self) -> tuple[str, ...]:
+        """allowed_hosts as a list: lower case, without a trailing dot."""
+        return tuple(name.strip().lower().rstrip(".") for name in self.allowed_hosts.split(",")
+                     if name.strip())
 
     @property
     def database_path(self) -> Path:
         return self.data_dir / "evedge.db"
 
 
+def _settings() -> list[dataclasses.Field]:
+    return [f for f in dataclasses.fields(Config) if not f.metadata.get("private")]
+
+
 def settings_help() -> dict[str, str]:
     """Name -> help text of every setting (used by ``--help`` and the docs test)."""
-    return {f.name: f.metadata["help"] for f in dataclasses.fields(Config)}
+    return {f.name: f.metadata["help"] for f in _settings()}
 
 
 def _coerce(name: str, raw: Any) -> Any:
@@ -303,7 +353,7 @@ def _from_env(environ: Mapping[str, str]) -> dict[str, Any]:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``--config`` and one ``--<setting>`` option per setting to ``parser``."""
     parser.add_argument("--config", type=Path, help="TOML file with settings (env EVEDGE_CONFIG).")
-    for f in dataclasses.fields(Config):
+    for f in _settings():
         flag = "--" + f.name.replace("_", "-")
         parser.add_argument(flag, dest=f.name, default=None, help=f.metadata["help"])
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 class EvedgeError(Exception):
     status = 500
@@ -41,9 +43,31 @@ class Conflict(EvedgeError):
 
 
 class PayloadTooLarge(EvedgeError):
-    """An uploaded file is over its limit (firmware_max_bytes, diagnostics_max_bytes)."""
+    """A body is over its limit (max_json_body_bytes, firmware_max_bytes,
+    diagnostics_max_bytes)."""
 
     status = 413
+
+
+class TooManyRequests(EvedgeError):
+    """Too many failed attempts (logins, setup codes): try again after ``retry_after`` s."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: float, field: str | None = None):
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(message, field=field, retry_after=self.retry_after)
+
+
+class Busy(EvedgeError):
+    """The box cannot take this work now (its password checks are queued up): try again
+    after ``retry_after`` s."""
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: float = 1):
+        self.retry_after = max(1, math.ceil(retry_after))
+        super().__init__(message, retry_after=self.retry_after)
 
 
 class ChargerNotAccepted(Conflict):

@@ -6,9 +6,12 @@ import asyncio
 import gc
 import logging
 import signal
+import socket
 import ssl
+import sys
 
 from .config import Config
+from .insecure import config_checks, warn_insecure
 from .services import Services, build_services
 from .web.app import make_app
 from .web.connection_gate import GatedHTTPServer
@@ -63,6 +66,29 @@ def http_server(config: Config, services: Services) -> GatedHTTPServer:
                            max_opening_per_address=config.max_opening_per_address)
 
 
+def _box_name(config: Config) -> str:
+    """How a technician reaches the box: its host name when it listens on every address."""
+    return socket.gethostname() if config.host in ("0.0.0.0", "::", "") else config.host
+
+
+def setup_banner(code: str, login_url: str) -> str:
+    return (f"No admin yet. Create one with `evedge createuser` or open {login_url} and use "
+            f"setup code {code}")
+
+
+def show_setup_code(services: Services, login_url: str) -> None:
+    """At every start until an admin exists: how to make the first one. In the log (on
+    stdout: journald under systemd, the terminal under `make run`), and on stderr as
+    well when the log level hides warnings."""
+    code = services.accounts.setup_code
+    if code is None:
+        return
+    banner = setup_banner(code, login_url)
+    log.warning("%s", banner)
+    if not log.isEnabledFor(logging.WARNING):
+        print(banner, file=sys.stderr, flush=True)
+
+
 async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT, then close charger sockets and the database."""
     services = await build_services(config)
@@ -75,6 +101,8 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     log.info("evedge listening on %s://%s:%d/ (OCPP: %s://%s:%d/ocpp/<charge_point_id>, "
              "dashboard: %s://%s:%d/ui/)", scheme, shown, config.port,
              "wss" if tls else "ws", shown, config.port, scheme, shown, config.port)
+    warn_insecure(config_checks(config), log)
+    show_setup_code(services, f"{scheme}://{_box_name(config)}:{config.port}/ui/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -18,6 +18,7 @@ from .commissioning import SimulatorFleet
 from .config import Config
 from .domain import credentials, files
 from .domain.accounts import Accounts
+from .domain.hosts import AllowedHosts, own_host_names
 from .domain.policy import Policy
 from .domain.read_models import ChargerReads
 from .events import Broadcaster
@@ -44,6 +45,7 @@ class Services:
     diagnostics: files.DiagnosticsStore
     simulators: SimulatorFleet
     reads: ReadPool
+    hosts: AllowedHosts
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -57,6 +59,7 @@ class Services:
         self.chargers.close_all(1001, "server shutting down")
         self.events.close()
         self.reads.close()
+        self.accounts.close()
         self.housekeeping.flush_last_seen()
         self.committer.flush()
         close_database()
@@ -97,6 +100,7 @@ async def build_services(config: Config) -> Services:
             quota_total=config.diagnostics_quota_total),
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
+        hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
     )
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())

@@ -39,11 +39,17 @@ class Response:
 
 
 class Api:
-    """A tiny JSON client for the REST API over real HTTP."""
+    """A tiny JSON client for the REST API over real HTTP.
 
-    def __init__(self, base: str):
+    ``setup_code`` reads the running server's one-time setup code (None once the box has
+    its admin): the tests take it where an installer reads it off the console, from the
+    server's own Accounts.
+    """
+
+    def __init__(self, base: str, setup_code: Callable[[], str | None] | None = None):
         self.base = base
         self.client = tornado.httpclient.AsyncHTTPClient()
+        self.setup_code = setup_code or (lambda: None)
 
     async def request(self, method: str, path: str, json_body: Any = None, token: str | None = None,
                       raw: bytes | None = None, headers: dict | None = None) -> Response:
@@ -70,9 +76,13 @@ class Api:
         return await self.request("POST", path, json_body, token=token)
 
     async def register(self, username: str = "alice", password: str = "correct-horse") -> dict:
-        """Create an account by self-registration (the first one becomes the admin)."""
-        response = await self.post("/api/auth/register/",
-                                   {"username": username, "password": password})
+        """Self-registration: the first admin with the setup code while the box has none;
+        later accounts as ``registration`` allows (open: registration_role)."""
+        body = {"username": username, "password": password}
+        code = self.setup_code()
+        if code is not None:
+            body["setup_code"] = code
+        response = await self.post("/api/auth/register/", body)
         assert response.status == 201, response.body
         return response.body
 
@@ -142,7 +152,10 @@ def _postgres_database(data_dir) -> str:
 
 
 def make_config(tmp_path, **overrides: Any) -> Config:
+    # Cheap bcrypt (cost 4) through Config's private test switch: production cannot have it.
+    # "box" is the name the raw-HTTP tests send as Host (an allowed_hosts entry).
     values = dict(data_dir=tmp_path, jwt_secret=TEST_SECRET, bcrypt_rounds=4,
+                  _cheap_bcrypt_for_tests=True, allowed_hosts="box",
                   command_timeout=3.0, takeover_probe_timeout=1.0, log_level="info")
     values.update(overrides)
     if TEST_POSTGRES and "database_url" not in overrides:
@@ -170,7 +183,8 @@ async def start_server(tmp_path) -> AsyncIterator[Callable[..., Awaitable[Runnin
         http = http_server(config, services)  # the server production runs, admission gate included
         http.add_sockets([sock])
         started.append((http, services))
-        return Running(port, services, config, Api(f"http://127.0.0.1:{port}"), http)
+        api = Api(f"http://127.0.0.1:{port}", lambda: services.accounts.setup_code)
+        return Running(port, services, config, api, http)
 
     yield start
     for http, services in started:
@@ -196,7 +210,7 @@ ROLE_USERS = {"admin": ("alice", "correct-horse"), "operator": ("oscar", "operat
 
 @pytest.fixture
 async def token(api) -> str:
-    """The access token of the first account, which is the admin."""
+    """The access token of the first admin (made with the setup code)."""
     return (await api.register(*ROLE_USERS["admin"]))["access"]
 
 

@@ -7,12 +7,21 @@ import pytest
 from evedge.storage.models import User
 
 
-async def test_first_account_is_admin_and_next_ones_get_the_registration_role(api):
-    first = await api.register("alice", "correct-horse")
+async def test_the_first_admin_comes_with_the_setup_code(api):
+    first = await api.register("alice", "correct-horse")  # with the server's setup code
     assert first["role"] == "admin" and first["username"] == "alice"
     assert set(first) == {"message", "username", "role", "access", "refresh"}
-    second = await api.register("bob", "battery-staple")
-    assert second["role"] == "operator"
+
+
+@pytest.mark.parametrize("settings, role", [
+    ({"registration": "open"}, "viewer"),
+    ({"registration": "open", "registration_role": "operator"}, "operator"),
+])
+async def test_open_registration_gives_the_registration_role(start_server, settings, role):
+    running = await start_server(**settings)
+    await running.api.register("alice", "correct-horse")
+    second = await running.api.register("bob", "battery-staple")
+    assert second["role"] == role
 
 
 async def test_login_returns_the_same_shape_and_wrong_password_is_401(api):
@@ -63,12 +72,13 @@ async def test_refresh_token_is_not_an_access_token(api):
     ({"username": "alice", "password": "€" * 25}, "password"),  # 75 bytes in UTF-8
 ])
 async def test_bad_registration_is_400_naming_the_field(api, body, field):
-    response = await api.post("/api/auth/register/", body)
+    response = await api.post("/api/auth/register/", {**body, "setup_code": api.setup_code()})
     assert response.status == 400
     assert response.body["field"] == field and response.body["error"]
 
 
-async def test_duplicate_username_is_409(api):
+async def test_duplicate_username_is_409(start_server):
+    api = (await start_server(registration="open")).api
     await api.register("alice", "correct-horse")
     response = await api.post("/api/auth/register/",
                               {"username": "alice", "password": "another-pass"})
@@ -88,12 +98,11 @@ async def test_long_password_at_login_is_401_not_500(api):
     assert response.status == 401
 
 
-async def test_registration_closed_after_first_account(start_server):
-    running = await start_server(registration="closed")
-    await running.api.register("admin", "correct-horse")
-    response = await running.api.post("/api/auth/register/",
-                                      {"username": "eve", "password": "correct-horse"})
-    assert response.status == 403
+async def test_registration_is_closed_by_default(api):
+    await api.register("admin", "correct-horse")
+    response = await api.post("/api/auth/register/",
+                              {"username": "eve", "password": "correct-horse"})
+    assert response.status == 403 and "closed" in response.body["error"]
 
 
 async def test_missing_or_garbage_bearer_is_401_with_json(api):

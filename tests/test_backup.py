@@ -111,7 +111,7 @@ def fill_meter_samples(db_path: Path, rows: int) -> int:
 def make_data_dir(path: Path) -> Path:
     """A data directory as a stopped evedge leaves it: database, secret, firmware."""
     subprocess.run([sys.executable, "-m", "evedge", "createuser", "--data-dir", str(path),
-                    "--username", "admin", "--password", "correct-horse", "--bcrypt-rounds", "4"],
+                    "--username", "admin", "--password", "correct-horse", "--bcrypt-rounds", "10"],
                    cwd=ROOT, check=True, capture_output=True, timeout=30)
     (path / "firmware").mkdir()
     (path / "firmware" / "fw-1.bin").write_bytes(os.urandom(5000))

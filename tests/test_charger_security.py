@@ -139,8 +139,9 @@ async def test_bodies_in_flight_are_capped_and_slow_ones_time_out(start_server):
 
     async def slow_body(size: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        writer.write(b"POST /api/auth/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     b"Content-Type: application/json\r\n"
+        # The CSV import reads its own body (no small JSON limit): a big buffered body.
+        writer.write(b"POST /api/id-tags/import/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: text/csv\r\n"
                      + f"Content-Length: {size}\r\n\r\n".encode() + b"x" * (size - 10))
         await writer.drain()
         return reader, writer

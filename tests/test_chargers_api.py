@@ -58,12 +58,10 @@ async def test_freshly_registered_user_starts_a_charger_remotely(api, token, lib
     assert entry.username == "alice" and "Accepted" in entry.response
 
 
-async def test_second_registered_user_as_operator_can_start_too(api, token, library_charger):
-    operator = await api.register("olga", "operator-pass")
-    assert operator["role"] == "operator"
+async def test_an_operator_the_admin_made_can_start_too(api, tokens, library_charger):
     async with library_charger("CP-OP", cls=AnsweringCharger):
         response = await api.post("/api/chargers/start/CP-OP/", {"id_tag": "C"},
-                                  token=operator["access"])
+                                  token=tokens["operator"])
     assert response.status == 200
 
 

@@ -79,3 +79,45 @@ def test_config_is_frozen():
     config = Config()
     with pytest.raises(Exception):
         config.port = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("argv, env, fragment", [
+    (("--bcrypt-rounds", "9"), {}, "bcrypt_rounds"),
+    ((), {"EVEDGE_BCRYPT_ROUNDS": "4"}, "bcrypt_rounds"),
+    (("--bcrypt-rounds", "17"), {}, "bcrypt_rounds"),
+    (("--jwt-secret", "x" * 31), {}, "jwt_secret"),
+    ((), {"EVEDGE_JWT_SECRET": "é" * 15}, "jwt_secret"),  # 30 bytes in UTF-8
+    (("--allowed-hosts", "http://box"), {}, "allowed_hosts"),
+    (("--allowed-hosts", "box:8000"), {}, "allowed_hosts"),
+    (("--max-json-body-bytes", "10"), {}, "max_json_body_bytes"),
+    (("--registration-role", "admin"), {}, "registration_role"),
+])
+def test_weak_secrets_and_bad_web_settings_are_configuration_errors(argv, env, fragment):
+    with pytest.raises(ConfigError, match=fragment):
+        load_config(parse(*argv), environ=env)
+
+
+def test_secure_defaults():
+    config = load_config(parse(), environ={})
+    assert config.registration == "closed" and config.registration_role == "viewer"
+    assert config.bcrypt_rounds == 12 and config.max_json_body_bytes == 65536
+    assert load_config(parse("--jwt-secret", "x" * 32), environ={}).jwt_secret == "x" * 32
+    hosts = load_config(parse("--allowed-hosts", " Box.Depot.Example. , .site.example,"),
+                        environ={})
+    assert hosts.allowed_host_names == ("box.depot.example", ".site.example")
+
+
+def test_cheap_bcrypt_is_for_the_tests_only(tmp_path):
+    """The test suite's cost-4 switch is a private constructor argument: no file, variable
+    or option reaches it."""
+    assert Config(bcrypt_rounds=4, _cheap_bcrypt_for_tests=True).bcrypt_rounds == 4
+    assert "_cheap_bcrypt_for_tests" not in settings_help()
+    file = tmp_path / "evedge.toml"
+    file.write_text("_cheap_bcrypt_for_tests = true\nbcrypt_rounds = 4\n")
+    with pytest.raises(ConfigError, match="unknown setting"):
+        load_config(parse("--config", str(file)), environ={})
+    with pytest.raises(ConfigError, match="bcrypt_rounds"):
+        load_config(parse("--bcrypt-rounds", "4"), environ={
+            "EVEDGE__CHEAP_BCRYPT_FOR_TESTS": "1", "EVEDGE_CHEAP_BCRYPT_FOR_TESTS": "1"})
+    with pytest.raises(SystemExit):
+        parse("--cheap-bcrypt-for-tests", "1")

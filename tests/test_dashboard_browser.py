@@ -211,3 +211,30 @@ async def test_tokens_are_refreshed_before_they_expire_and_live_updates_go_on(
         await expect(row.locator(".connector .badge")).to_have_text("Available")
         await expect(page.locator("#live-state")).to_have_text("Live")
         assert browser.problems == []
+
+
+async def test_the_first_admin_is_made_on_the_login_page_with_the_setup_code(
+        server, api, tmp_path):
+    """A box without an admin: the login page asks for the setup code from the server's
+    log too; a wrong one is refused with the reason, the right one opens the dashboard."""
+    async with chromium(tmp_path) as browser:
+        page = browser.page
+        await page.goto(server.http_url + "/ui/")
+        code = page.get_by_label("Setup code")
+        await expect(code).to_be_visible()
+        await page.get_by_label("User name").fill("admin")
+        await page.get_by_label("Password").fill("admin-pass")
+        await code.fill("WRONG-CODE")
+        await page.get_by_role("button", name="Create the admin").click()
+        await expect(page.locator("#login-error")).to_have_text("wrong setup code")
+        await code.fill(server.services.accounts.setup_code.lower())
+        await page.get_by_role("button", name="Create the admin").click()
+        await expect(page).to_have_url(re.compile(r"/ui/dashboard$"))
+        await expect(page.locator("#live-state")).to_have_text("Live")
+        # Only the refused attempt's 403, which the browser reports itself.
+        assert [p for p in browser.problems if "403" not in p] == []
+    assert (await api.get("/api/auth/setup/")).body == {"setup_required": False}
+    async with chromium(tmp_path) as browser:  # from now on, the plain login page
+        await browser.page.goto(server.http_url + "/ui/")
+        await expect(browser.page.get_by_role("button", name="Log in")).to_be_visible()
+        await expect(browser.page.get_by_label("Setup code")).to_be_hidden()

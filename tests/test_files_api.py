@@ -347,7 +347,7 @@ async def test_upload_is_streamed_past_the_servers_buffer_limit(tmp_path):
     http = tornado.httpserver.HTTPServer(make_app(services), max_buffer_size=1024 * 1024)
     http.add_sockets([sock])
     try:
-        api = Api(f"http://127.0.0.1:{port}")
+        api = Api(f"http://127.0.0.1:{port}", lambda: services.accounts.setup_code)
         admin = (await api.register())["access"]
         image = payload(3 * 1024 * 1024)
         streamed = await fetch(f"{api.base}/api/firmware/big.bin", method="PUT", body=image,

@@ -152,7 +152,7 @@ async def test_bad_list_arguments_are_400(api, token):
 
 
 async def test_viewers_read_but_cannot_write(start_server):
-    running = await start_server(registration_role="viewer")
+    running = await start_server(registration="open", registration_role="viewer")
     api = running.api
     admin = (await api.register("root", "admin-pass"))["access"]
     viewer_account = await api.register("vera", "viewer-pass")

@@ -257,8 +257,11 @@ class ObligingCharger(ChargePoint):
 async def test_account_answers_match_their_schemas(api, document):
     answers = Answers(document)
     creds = {"username": "alice", "password": "correct-horse"}
-    session = answers.check("POST", "/api/auth/register/",
-                            await api.post("/api/auth/register/", creds))
+    answers.check("GET", "/api/auth/setup/", await api.get("/api/auth/setup/"))
+    answers.check("POST", "/api/auth/register/", await api.post(
+        "/api/auth/register/", {**creds, "setup_code": "WRONG-CODE"}))
+    session = answers.check("POST", "/api/auth/register/", await api.post(
+        "/api/auth/register/", {**creds, "setup_code": api.setup_code()}))
     token = session["access"]
     answers.check("POST", "/api/auth/login/", await api.post("/api/auth/login/", creds))
     answers.check("POST", "/api/auth/login/",

@@ -50,8 +50,8 @@ async def test_bad_user_input_is_400(api, token, body, field):
     assert response.status == 400 and response.body["field"] == field
 
 
-async def test_non_admins_cannot_manage_users(api, token):
-    operator = (await api.register("olga", "operator-pass"))["access"]
+async def test_non_admins_cannot_manage_users(api, token, tokens):
+    operator = tokens["operator"]
     assert (await api.get("/api/users/", token=operator)).status == 403
     assert (await api.post("/api/users/", {"username": "z", "password": "zzzzzzzz"},
                            token=operator)).status == 403

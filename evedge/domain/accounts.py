@@ -1,16 +1,21 @@
-"""Accounts: registration, login, logout, token refresh and user management.
+"""Accounts: the first admin, registration, login, logout, token refresh, user management.
 
-bcrypt work runs in the loop's default executor; everything else is short,
-synchronous database work. No web framework here: handlers translate.
+bcrypt runs on the Accounts' own bounded pool (password_pool.py), failed logins and setup
+codes are throttled (login_guard.py); everything else is short, synchronous database
+work. No web framework here: handlers translate. Whoever must react at once when logins
+end (the dashboard socket) registers with ``watch``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
+import itertools
+import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
+from typing import Callable
 
 import peewee
 
@@ -18,16 +23,28 @@ from .. import errors
 from ..config import Config
 from ..storage.models import ROLES, LoginSession, RevokedToken, User, database
 from ..timeutil import to_rfc3339, utcnow
-from . import credentials
+from . import credentials, setup_code
+from .login_guard import LoginGuard
+from .password_pool import PasswordPool
+
+log = logging.getLogger(__name__)
 
 USERNAME = re.compile(r"^[A-Za-z0-9@.+_-]{1,150}$")
+MAX_USERNAME = 150
 MIN_PASSWORD_LENGTH = 8
+
+LoginsEnded = Callable[[int], None]
 
 
 def user_json(user: User) -> dict:
     return {"id": user.id, "username": user.username, "role": user.role,
             "is_active": user.is_active, "created_at": to_rfc3339(user.created_at),
             "last_login_at": to_rfc3339(user.last_login_at)}
+
+
+def admin_exists() -> bool:
+    return User.select().where(User.role == "admin", User.is_active == True  # noqa: E712
+                               ).exists()
 
 
 @dataclass(frozen=True)
@@ -37,28 +54,73 @@ class TokenPair:
 
 
 class Accounts:
-    def __init__(self, config: Config, secret: str):
+    def __init__(self, config: Config, secret: str, pool: PasswordPool | None = None,
+                 guard: LoginGuard | None = None):
         self._config = config
         self._secret = secret
-        # Compared against when the username is unknown, so that a failed login takes
-        # as long whether or not the account exists.
-        self._dummy_hash = credentials.hash_password("not-a-password", 4)
+        self._pool = pool or PasswordPool()
+        self._guard = guard or LoginGuard()
+        # Compared against when the user name is unknown, at the configured cost, so that a
+        # failed login takes as long whether or not the account exists.
+        self._dummy_hash = credentials.hash_password("not-a-password", config.bcrypt_rounds)
+        self._setup_code = None if admin_exists() else setup_code.new_setup_code()
+        self._watchers: dict[int, tuple[int, LoginsEnded]] = {}  # handle -> (user id, callback)
+        self._handles = itertools.count(1)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # --- the first admin ------------------------------------------------------------------
+
+    @property
+    def setup_code(self) -> str | None:
+        """The one-time code that makes the first admin; None once an admin exists."""
+        if self._setup_code is not None and admin_exists():
+            self._setup_code = None
+        return self._setup_code
+
+    @staticmethod
+    def setup_required() -> bool:
+        return not admin_exists()
+
+    # --- who is told when logins end ------------------------------------------------------
+
+    def watch(self, user_id: int, callback: LoginsEnded) -> int:
+        """Call ``callback(user_id)`` right after logins of that user may have ended (logout,
+        a stolen refresh token, disabled, demoted, new password). Returns a handle for
+        ``unwatch``."""
+        handle = next(self._handles)
+        self._watchers[handle] = (user_id, callback)
+        return handle
+
+    def unwatch(self, handle: int) -> None:
+        self._watchers.pop(handle, None)
+
+    def _logins_ended(self, user_id: int) -> None:
+        for watched, callback in list(self._watchers.values()):
+            if watched == user_id:
+                try:
+                    callback(user_id)
+                except Exception:  # one broken watcher must not undo a logout
+                    log.exception("a watcher of user %s failed", user_id)
 
     # --- helpers ------------------------------------------------------------------------
 
     async def hash_password(self, password: str) -> str:
-        """bcrypt off the event loop (also used for charger passwords)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, credentials.hash_password, password, self._config.bcrypt_rounds)
+        """bcrypt on the bounded pool (also used for charger passwords); errors.Busy (503)
+        when its queue is full."""
+        return await self._pool.run(credentials.hash_password, password,
+                                    self._config.bcrypt_rounds)
 
     async def check_password(self, password: str, hashed: str | None) -> bool:
-        """bcrypt check off the event loop (user and charger passwords)."""
-        return await asyncio.get_running_loop().run_in_executor(
-            None, credentials.check_password, password, hashed or self._dummy_hash)
+        """bcrypt check on the bounded pool (user and charger passwords); errors.Busy (503)
+        when its queue is full."""
+        return await self._pool.run(credentials.check_password, password,
+                                    hashed or self._dummy_hash)
 
     @staticmethod
     def validate_credentials(username: object, password: object) -> tuple[str, str]:
-        if not isinstance(username, str) or not USERNAME.match(username):
+        if not isinstance(username, str) or not USERNAME.fullmatch(username):
             raise errors.BadRequest(
                 "username must be 1-150 letters, digits or @.+-_ characters", field="username")
         if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
@@ -82,30 +144,62 @@ class Accounts:
 
     # --- use cases --------------------------------------------------------------------------
 
-    async def register(self, username: object, password: object) -> tuple[User, TokenPair]:
-        """Self-registration: the first account becomes admin (docs/architecture.md §5)."""
-        username, password = self.validate_credentials(username, password)
-        if self._config.registration == "closed" and User.select().exists():
+    async def register(self, username: object, password: object, code: object = None,
+                       address: str | None = None) -> tuple[User, TokenPair]:
+        """Self-registration (docs/architecture.md §5). With the setup ``code``: the first
+        admin, while there is none. Without: an account of ``registration_role``, when
+        ``registration`` is open and the box has its admin."""
+        if code is not None:
+            return await self._register_first_admin(username, password, code, address)
+        if not admin_exists():
+            raise errors.Forbidden("there is no admin yet: create one with the setup code "
+                                   "shown in the server's log, or with `evedge createuser`",
+                                   field="setup_code")
+        if self._config.registration != "open":
             raise errors.Forbidden("self-registration is closed; ask an admin for an account")
+        username, password = self.validate_credentials(username, password)
         hashed = await self.hash_password(password)
-        user = self._create(username, hashed, self._config.registration_role, first_is_admin=True)
+        user = self._create(username, hashed, self._config.registration_role)
+        return user, self._issue(user)
+
+    async def _register_first_admin(self, username: object, password: object, code: object,
+                                    address: str | None) -> tuple[User, TokenPair]:
+        if not isinstance(code, str):
+            raise errors.BadRequest("setup_code must be a string", field="setup_code")
+        with self._guard.attempt(address) as attempt:
+            username, password = self.validate_credentials(username, password)
+            expected = self.setup_code
+            if expected is None or not setup_code.matches(code, expected):
+                attempt.failed()
+                if expected is None:
+                    raise errors.Forbidden("the box has its admin: setup codes no longer work; "
+                                           "log in instead", field="setup_code")
+                raise errors.Forbidden("wrong setup code", field="setup_code")
+            attempt.succeeded()
+            hashed = await self.hash_password(password)
+        user = self._create(username, hashed, "admin", only_if_no_admin=True)
+        self._setup_code = None  # single use
+        log.info("first admin %s created with the setup code", user.username)
         return user, self._issue(user)
 
     async def create_user(self, username: object, password: object, role: object) -> User:
-        """An admin creates an account with an explicit role."""
+        """An admin (or ``evedge createuser``) creates an account with an explicit role."""
         username, password = self.validate_credentials(username, password)
         if role not in ROLES:
             raise errors.BadRequest(f"role must be one of {', '.join(ROLES)}", field="role")
         hashed = await self.hash_password(password)
-        return self._create(username, hashed, role, first_is_admin=False)
+        return self._create(username, hashed, role)
 
-    def _create(self, username: str, hashed: str, role: str, first_is_admin: bool) -> User:
-        # Synchronous from the emptiness check to the insert, so two registrations on an
-        # empty database cannot both become admin.
+    @staticmethod
+    def _create(username: str, hashed: str, role: str, only_if_no_admin: bool = False) -> User:
+        # Synchronous from the check to the insert, so two registrations with the setup code
+        # cannot both make an admin; atomic() is a savepoint inside the group commit's
+        # transaction, so a taken name (IntegrityError) rolls back only this insert.
         try:
             with database.atomic():
-                if first_is_admin and not User.select().exists():
-                    role = "admin"
+                if only_if_no_admin and admin_exists():
+                    raise errors.Forbidden("the box has its admin: setup codes no longer work; "
+                                           "log in instead", field="setup_code")
                 return User.create(username=username, password_hash=hashed, role=role)
         except peewee.IntegrityError:
             raise errors.Conflict("this username is taken", field="username") from None
@@ -150,20 +244,30 @@ class Accounts:
             if hashed is not None:
                 user.password_hash = hashed
             user.save()
-            if ends_logins and user.id != acting.id:
+            ends_logins = ends_logins and user.id != acting.id
+            if ends_logins:
                 LoginSession.update(revoked_at=utcnow()).where(
                     LoginSession.user == user, LoginSession.revoked_at.is_null()).execute()
+        if ends_logins:
+            self._logins_ended(user.id)
         return user
 
-    async def login(self, username: object, password: object) -> tuple[User, TokenPair]:
+    async def login(self, username: object, password: object,
+                    address: str | None = None) -> tuple[User, TokenPair]:
+        """Tokens for a right user name and password. Failures are throttled per user name
+        and per ``address`` (429 with Retry-After before any bcrypt work)."""
         if not isinstance(username, str) or not isinstance(password, str):
             raise errors.BadRequest("username and password are required",
                                     field=("username" if not isinstance(username, str)
                                            else "password"))
-        user = User.get_or_none(User.username == username)
-        valid = await self.check_password(password, user.password_hash if user else None)
-        if user is None or not valid or not user.is_active:
-            raise errors.Unauthorized("invalid username or password")
+        with self._guard.attempt(address, username[:MAX_USERNAME]) as attempt:
+            user = User.get_or_none(User.username == username) if USERNAME.fullmatch(username) \
+                else None
+            valid = await self.check_password(password, user.password_hash if user else None)
+            if user is None or not valid or not user.is_active:
+                attempt.failed()
+                raise errors.Unauthorized("invalid username or password")
+            attempt.succeeded()
         user.last_login_at = utcnow()
         user.save(only=[User.last_login_at])
         return user, self._issue(user)
@@ -172,6 +276,12 @@ class Accounts:
         """The active user behind a valid, unrevoked access token."""
         claims = self._claims(access_token, "access")
         return self._live_user(claims)
+
+    def seconds_left(self, access_token: str) -> float:
+        """Seconds until a valid access token stops being accepted (its expiry, and the
+        leeway the decoder allows)."""
+        claims = self._claims(access_token, "access")
+        return claims["exp"] + credentials.LEEWAY - time.time()
 
     def logout(self, access_token: str, refresh_token: object = None) -> None:
         """Revoke the login session: its access and refresh tokens stop working at once."""
@@ -186,6 +296,7 @@ class Accounts:
                     self._revoke(credentials.decode_token(self._secret, refresh_token, "refresh"))
                 except credentials.InvalidToken:
                     pass
+        self._logins_ended(int(claims["sub"]))
 
     def refresh(self, refresh_token: object) -> TokenPair:
         """Rotate: a new access and refresh token; the presented refresh token is revoked."""
@@ -196,6 +307,7 @@ class Accounts:
             # A rotated-out refresh token came back: it was copied. End the whole login.
             LoginSession.update(revoked_at=utcnow()).where(
                 LoginSession.sid == claims["sid"]).execute()
+            self._logins_ended(int(claims["sub"]))
             raise errors.Unauthorized("refresh token was already used", field="refresh")
         user = self._live_user(claims, field="refresh")
         now = utcnow()

@@ -15,6 +15,7 @@ import jwt
 ISSUER = "evedge"
 ALGORITHMS = ["HS256"]  # fixed: never taken from the token header (PyJWT docs)
 MAX_PASSWORD_BYTES = 72  # bcrypt 5 raises beyond this instead of truncating silently
+LEEWAY = 5  # seconds a token is still accepted after its exp (clock drift between tabs)
 
 
 class InvalidToken(Exception):
@@ -76,7 +77,7 @@ def issue_token(secret: str, *, user_id: int, sid: str, kind: str, ttl: int,
 
 def decode_token(secret: str, token: str, kind: str) -> dict:
     try:
-        claims = jwt.decode(token, secret, algorithms=ALGORITHMS, issuer=ISSUER, leeway=5,
+        claims = jwt.decode(token, secret, algorithms=ALGORITHMS, issuer=ISSUER, leeway=LEEWAY,
                             options={"require": ["exp", "iat", "sub", "sid", "jti", "typ"]})
     except jwt.InvalidTokenError as exc:
         raise InvalidToken(str(exc)) from None

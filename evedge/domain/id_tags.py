@@ -19,6 +19,7 @@ from .. import errors
 from ..errors import BadRequest
 from ..storage.models import ID_TAG_STATUSES, IdTag, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
+from .csv_cells import neutralise, restore
 
 FIELDS = ("id_tag", "status", "expiry_date", "parent_id_tag", "max_active_transactions", "note")
 MAX_ID_TAG = 20   # OCPP 1.6 IdToken: CiString20Type
@@ -228,13 +229,15 @@ def delete_tag(id_tag: str) -> None:
 # --- CSV export and import ----------------------------------------------------------------------
 
 def export_csv() -> str:
-    """All tags as CSV with a header row, in the columns ``import_csv`` reads."""
+    """All tags as CSV with a header row, in the columns ``import_csv`` reads. Cells a
+    spreadsheet would take for a formula are neutralised (csv_cells.py)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(FIELDS)
     for tag in IdTag.select().order_by(IdTag.id_tag):
-        writer.writerow([tag.id_tag, tag.status, to_rfc3339(tag.expiry_date) or "",
-                         tag.parent_id_tag or "", _blank(tag.max_active_transactions), tag.note])
+        row = [tag.id_tag, tag.status, to_rfc3339(tag.expiry_date) or "",
+               tag.parent_id_tag or "", _blank(tag.max_active_transactions), tag.note]
+        writer.writerow([neutralise(cell) for cell in row])
     return out.getvalue()
 
 
@@ -250,7 +253,9 @@ class CsvRow:
 
 
 def import_csv(text: str) -> dict[str, int]:
-    """Create or update every tag of a CSV file, or nothing at all.
+    """Create or update every tag of a CSV file, or nothing at all. Cells that
+    export_csv neutralised (a ``'`` before a leading ``=``, ``+``, ``-``, ``@``) are
+    read back without that quote.
 
     Every row is validated (against the database and the rest of the file, so a
     parent may come later in the same file) before anything is written. Columns
@@ -278,6 +283,7 @@ def _read_rows(text: str) -> tuple[list[CsvRow], list[dict[str, Any]]]:
     line = 1
     for cells in reader:
         start, line = line, reader.line_num + 1
+        cells = [restore(cell) for cell in cells]  # as export_csv neutralised them
         if not any(cell.strip() for cell in cells):
             continue
         try:

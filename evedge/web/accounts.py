@@ -1,5 +1,6 @@
-"""REST: /api/auth/ (register, login, logout, refresh: the original system's contract)
-and /api/users/ for admins (list, create with a role, change role, disable)."""
+"""REST: /api/auth/ (register, login, logout, refresh: the original system's contract;
+setup: whether the box still needs its first admin) and /api/users/ for admins (list,
+create with a role, change role, disable)."""
 
 from __future__ import annotations
 
@@ -20,17 +21,26 @@ def _session_body(user: User, tokens: TokenPair, message: str) -> dict:
 
 class RegisterHandler(ApiHandler):
     async def post(self) -> None:
-        """Create an account (the first one becomes admin) and log it in."""
+        """Create an account and log it in: the first admin with the setup code, later
+        ones when self-registration is open."""
         user, tokens = await self.services.accounts.register(
-            self.body.get("username"), self.body.get("password"))
+            self.body.get("username"), self.body.get("password"), self.body.get("setup_code"),
+            self.request.remote_ip)
         self.send_json(_session_body(user, tokens, "account created"), status=201)
+
+
+class SetupHandler(ApiHandler):
+    def get(self) -> None:
+        """Whether the box still needs its first admin (the login page then asks for the
+        setup code)."""
+        self.send_json({"setup_required": self.services.accounts.setup_required()})
 
 
 class LoginHandler(ApiHandler):
     async def post(self) -> None:
         """Exchange username and password for an access and a refresh token."""
         user, tokens = await self.services.accounts.login(
-            self.body.get("username"), self.body.get("password"))
+            self.body.get("username"), self.body.get("password"), self.request.remote_ip)
         self.send_json(_session_body(user, tokens, "logged in"))
 
 
@@ -86,6 +96,7 @@ class UserHandler(ApiHandler):
 
 ROUTES = [
     (r"/api/auth/register/", RegisterHandler),
+    (r"/api/auth/setup/", SetupHandler),
     (r"/api/auth/login/", LoginHandler),
     (r"/api/auth/logout/", LogoutHandler),
     (r"/api/auth/refresh/", RefreshHandler),

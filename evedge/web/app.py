@@ -1,7 +1,8 @@
 """The URL table: which handler answers which path. Nothing else.
 
 Each handler module declares its own ``ROUTES`` (path regex, handler class);
-the order below matters only for the catch-alls at the end.
+the order below matters only for the catch-alls at the end. The Application checks
+every request's Host and announced JSON size before routing it (request_checks.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from . import (accounts, chargers, commands, commissioning, dashboard_socket, fi
                id_tags, local_lists, openapi, pages, transactions)
 from .base import NotFoundApiHandler
 from .ocpp_socket import OcppSocketHandler
+from .request_checks import CheckedApplication
 
 if TYPE_CHECKING:
     from ..services import Services
@@ -30,8 +32,10 @@ def make_app(services: Services) -> tornado.web.Application:
     for module in MODULES:
         routes += [(path, handler, deps) for path, handler in module.ROUTES]
     routes.append((r"/api/.*", NotFoundApiHandler, deps))
-    return tornado.web.Application(
+    return CheckedApplication(
         routes,
+        hosts=services.hosts,
+        max_json_body_bytes=config.max_json_body_bytes,
         template_path=paths.templates(),
         static_path=paths.static(),
         websocket_ping_interval=config.ws_ping_interval,

@@ -1,4 +1,10 @@
-"""Shared handler plumbing: services injection, JSON bodies and errors, bearer auth, roles."""
+"""Shared handler plumbing: services injection, JSON bodies and errors, bearer auth, roles.
+
+The Host header, the body's media type (``ApiHandler.body_types``) and the announced size
+of JSON bodies are checked before any handler runs and before the body is read
+(request_checks.py); ``ApiHandler.prepare`` checks a JSON body's real size and that it is
+a JSON object.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ROLE_RANK = {"viewer": 0, "operator": 1, "admin": 2}
+JSON_TYPES = ("application/json",)
 
 
 T = TypeVar("T")
@@ -36,6 +43,13 @@ class BaseHandler(tornado.web.RequestHandler):
         await committer.durable()
         return result
 
+    def public_base_url(self) -> str:
+        """This box as the client reached it (``http://192.168.1.5:8000``), for the URLs
+        the box hands out: firmware ``url``, diagnostics ``location``. Safe to echo: the
+        Host was checked against allowed_hosts before any handler ran (request_checks.py),
+        so it cannot carry a rebinding attacker's name."""
+        return f"{self.request.protocol}://{self.request.host}"
+
 
 class ApiHandler(BaseHandler):
     """JSON in, JSON out; errors as ``{"error": ..., "field": ...}``; bearer tokens.
@@ -47,6 +61,11 @@ class ApiHandler(BaseHandler):
     permissions: dict[str, str] = {}
     # False for handlers that read their body themselves (CSV, file uploads, streaming).
     json_body = True
+    # Media types a POST/PUT/PATCH/DELETE body may have; any other is a 415, so that a
+    # cross-site form or a text/plain POST (neither needs a CORS preflight) reaches no
+    # handler. None: JSON for JSON handlers, any type for those that read their body
+    # themselves (json_body False: the streamed uploads, whose bytes are the file).
+    body_types: tuple[str, ...] | None = None
     body: dict[str, Any]
     user: User | None = None
 
@@ -62,6 +81,13 @@ class ApiHandler(BaseHandler):
                 raise errors.Forbidden(f"this needs the {role} role; you are {self.user.role}")
         self.body = self._json_body()
 
+    @classmethod
+    def accepted_body_types(cls) -> tuple[str, ...] | None:
+        """What ``body_types`` means for this handler (request_checks.py enforces it)."""
+        if cls.body_types is not None:
+            return cls.body_types
+        return JSON_TYPES if cls.json_body is True else None
+
     def bearer_token(self) -> str:
         header = self.request.headers.get("Authorization", "")
         scheme, _, token = header.partition(" ")
@@ -73,10 +99,17 @@ class ApiHandler(BaseHandler):
         if (not self.json_body or self.request.method not in ("POST", "PUT", "PATCH")
                 or not self.request.body):
             return {}
+        limit = self.services.config.max_json_body_bytes
+        if len(self.request.body) > limit:  # chunked, so no Content-Length said so before
+            raise errors.PayloadTooLarge(f"the body is larger than {limit} bytes, the limit for "
+                                         "JSON (setting max_json_body_bytes)", limit_bytes=limit)
         try:
             body = json.loads(self.request.body)
         except (ValueError, UnicodeDecodeError):
             raise errors.BadRequest("request body is not valid JSON") from None
+        except RecursionError:  # json's C decoder recurses once per [ or {
+            raise errors.BadRequest("request body is not valid JSON: nested too deeply") \
+                from None
         if not isinstance(body, dict):
             raise errors.BadRequest("request body must be a JSON object")
         return body
@@ -126,6 +159,8 @@ class ApiHandler(BaseHandler):
             self.set_status(exc.status)
             if isinstance(exc, errors.Unauthorized):
                 self.set_header("WWW-Authenticate", 'Bearer realm="evedge"')
+            if isinstance(exc, (errors.TooManyRequests, errors.Busy)):
+                self.set_header("Retry-After", str(exc.retry_after))
             body = exc.as_json()
         elif isinstance(exc, tornado.web.HTTPError):
             body = {"error": exc.reason or self._reason}

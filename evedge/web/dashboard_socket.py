@@ -6,7 +6,11 @@ Protocol (JSON text frames):
   ``{"type": "auth", "token": "<access token>"}``. The token travels inside the
   socket, never in the URL, so it lands in no access log (docs/conventions.md §9).
   A later ``auth`` message (after the browser refreshed its tokens) replaces the
-  user. A missing, bad, expired or revoked token closes the socket with 4401.
+  user. A missing, bad, expired or revoked token closes the socket with 4401: at
+  once when the login ends (logout, the account disabled or demoted: Accounts tells
+  the sockets it watches), when the token expires (a timer set at its expiry), and at
+  the latest ``dashboard_recheck_interval`` after anything else (a change made in the
+  database by hand).
 * server -> browser: ``{"type": "snapshot", "chargers": [...]}`` once (the shape
   of GET /api/chargers/), then the Broadcaster's frames ``{"events": [...]}``
   as they are batched (events.py).
@@ -49,6 +53,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
         self._token = ""
         self._subscription: int | None = None
         self._timer: Any = None  # the auth deadline, then the re-checks
+        self._watch: int | None = None  # Accounts' handle: logins of self.user ended
         self._pending = 0
 
     def open(self) -> None:
@@ -59,7 +64,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
     def on_message(self, message: str | bytes) -> None:
         try:
             data = json.loads(message)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested too deeply
             data = None
         if isinstance(data, dict) and data.get("type") == "auth":
             self._authenticate(data.get("token"))
@@ -75,9 +80,21 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
             return
         first = self.user is None
         self.user, self._token = user, token
-        self._schedule(self.services.config.dashboard_recheck_interval)
+        self._watch_user(user)
+        self._schedule_recheck()
         if first:
             self._start_streaming()
+
+    def _watch_user(self, user: User) -> None:
+        accounts = self.services.accounts
+        if self._watch is not None:
+            accounts.unwatch(self._watch)
+        self._watch = accounts.watch(user.id, lambda user_id: self._check())
+
+    def _schedule_recheck(self) -> None:
+        """Next check at the token's expiry, or after the recheck interval if sooner."""
+        left = self.services.accounts.seconds_left(self._token)
+        self._schedule(max(0.0, min(left, self.services.config.dashboard_recheck_interval)))
 
     def _start_streaming(self) -> None:
         # Subscribe first and hold the events back until the snapshot is sent: the
@@ -126,8 +143,10 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
         self._timer = loop.call_later(delay, self._check)
 
     def _check(self) -> None:
-        """The auth deadline, then every recheck interval: the token must still work
-        (it expires, the user logs out, an admin disables the account)."""
+        """The auth deadline, then each re-check: the token must still work (it expires,
+        the user logs out, an admin disables or demotes the account)."""
+        if self._timer is not None:
+            tornado.ioloop.IOLoop.current().remove_timeout(self._timer)
         self._timer = None
         if self.user is None:
             self._refuse("no auth message within %g s"
@@ -135,10 +154,9 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
             return
         try:
             self.user = self.services.accounts.authenticate(self._token)
+            self._schedule_recheck()
         except errors.Unauthorized as exc:
             self._refuse(exc.message)
-            return
-        self._schedule(self.services.config.dashboard_recheck_interval)
 
     def _refuse(self, why: str) -> None:
         log.info("dashboard socket from %s refused: %s", self.request.remote_ip, why)
@@ -149,6 +167,9 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
         if self._subscription is not None:
             self.services.events.unsubscribe(self._subscription)
             self._subscription = None
+        if self._watch is not None:
+            self.services.accounts.unwatch(self._watch)
+            self._watch = None
 
     def _who(self) -> str:
         return self.user.username if self.user is not None else self.request.remote_ip

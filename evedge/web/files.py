@@ -25,13 +25,8 @@ from ..timeutil import to_rfc3339, utcnow
 from .base import ApiHandler, BaseHandler
 
 
-def _base_url(handler: tornado.web.RequestHandler) -> str:
-    """This box as the client reached it: what a charger on the same network can use."""
-    return f"{handler.request.protocol}://{handler.request.host}"
-
-
 def _firmware_json(handler: BaseHandler, stored: files.StoredFile) -> dict[str, Any]:
-    return {**stored.as_json(), "url": f"{_base_url(handler)}/firmware/{quote(stored.name)}"}
+    return {**stored.as_json(), "url": f"{handler.public_base_url()}/firmware/{quote(stored.name)}"}
 
 
 def _diagnostics_json(charger_id: str, stored: files.StoredFile) -> dict[str, Any]:
@@ -370,7 +365,7 @@ class DiagnosticsLocationHandler(ApiHandler):
         ttl = self.services.config.diagnostics_grant_ttl
         token, expires = await self.committed(
             lambda: upload_grants.issue(charger_id, "diagnostics", utcnow(), ttl))
-        self.send_json({"location": f"{_base_url(self)}/diagnostics/"
+        self.send_json({"location": f"{self.public_base_url()}/diagnostics/"
                                     f"{quote(charger_id, safe='')}/{token}/",
                         "expires_at": to_rfc3339(expires)})
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from .. import errors
 from ..domain import id_tags
-from .base import ApiHandler
+from .base import JSON_TYPES, ApiHandler
 
 MAX_PAGE = 1000
-CSV_TYPES = ("text/csv", "text/plain", "application/csv")
+# Not text/plain: that is the type a cross-site page may POST without a CORS preflight.
+CSV_TYPES = ("text/csv", "application/csv")
 
 
 class IdTagsHandler(ApiHandler):
@@ -58,6 +59,7 @@ class ImportHandler(IdTagHandler):
     GET/PATCH/DELETE through the inherited verbs instead of becoming unreachable."""
 
     permissions = {**IdTagHandler.permissions, "POST": "operator"}
+    body_types = (*CSV_TYPES, *JSON_TYPES)
 
     def post(self, _path: str) -> None:
         """Create or update the tags of a CSV file (text/csv body, or JSON {"csv": ...})."""

@@ -27,6 +27,7 @@ from .base import ApiHandler
 from .commands import CommandHandler
 from .openapi_specs import (INT, RESPONSES, SCHEMAS, SPECS, STR, Schema, Spec, command_components,
                             command_spec, ref)
+from .request_checks import BODY_METHODS
 
 OPENAPI_VERSION = "3.1.0"
 
@@ -243,7 +244,7 @@ def operation(route: Route, verb: str, fn: Any) -> Schema:
     else:
         if spec.body is not None:
             op["requestBody"] = {"required": spec.body_required, "content": _content(spec.body)}
-        op["responses"] = _responses(route, spec, _role(route, verb))
+        op["responses"] = _responses(route, verb, spec, _role(route, verb))
     if any(notes):
         op["description"] = "\n\n".join(note for note in notes if note)
     return op
@@ -272,10 +273,11 @@ def _security(op: Schema, route: Route, verb: str, spec: Spec | None) -> str | N
     return None
 
 
-def _responses(route: Route, spec: Spec, role: str | None) -> dict[str, Schema]:
+def _responses(route: Route, verb: str, spec: Spec, role: str | None) -> dict[str, Schema]:
     responses = {status: _response(status, value, spec.headers)
                  for status, value in spec.ok.items()}
     errors = set(spec.errors) | ({401, 403} if role else {401} if spec.bearer else set())
+    errors |= _body_errors(route.handler, verb)
     for status in errors:
         if status in spec.error_text or not issubclass(route.handler, ApiHandler):
             # Tornado's own handlers answer errors in HTML, not as JSON `Error`.
@@ -283,6 +285,18 @@ def _responses(route: Route, spec: Spec, role: str | None) -> dict[str, Schema]:
         else:
             responses[status] = {"$ref": f"#/components/responses/{_error_name(status)}"}
     return {str(status): responses[status] for status in sorted(responses)}
+
+
+def _body_errors(handler: type, verb: str) -> set[int]:
+    """413 and 415 of ApiHandler.prepare: a body of the wrong type, or too large for JSON."""
+    if not issubclass(handler, ApiHandler) or verb.upper() not in BODY_METHODS:
+        return set()
+    found = set()
+    if handler.body_types is not None or handler.json_body is True:
+        found.add(415)
+    if handler.json_body is not False:
+        found.add(413)
+    return found
 
 
 INFO = """\
@@ -294,6 +308,11 @@ The REST API of evedge, an OCPP 1.6J Central System, plus the endpoints chargers
   `viewer` < `operator` < `admin`; each operation names the least role it needs
   (`x-evedge-role`).
 * Lists page with `?limit=&offset=`.
+* Bodies of POST, PUT, PATCH and DELETE are `application/json` (415 otherwise; file
+  uploads and the CSV import name their types) and at most `max_json_body_bytes` (413).
+  A request without a body needs no type.
+* The box answers only Host headers that are an IP address, `localhost`, its own names or
+  a name in the setting `allowed_hosts`; any other gets 400 (DNS rebinding).
 * Chargers connect to the OCPP-J WebSocket `ws[s]://<box>/ocpp/<charge_point_id>` with
   subprotocol `ocpp1.6` (listed below as the GET of its handshake), fetch firmware from
   `/firmware/<name>` and upload diagnostics to the single-use location

@@ -130,6 +130,11 @@ SCHEMAS: dict[str, Schema] = {
                              "`status`, a CSV `line` and `errors`)."},
     "Credentials": obj(("username", "password"), username=STR,
                        password={"type": "string", "minLength": 8}),
+    "Registration": obj(("username", "password"), username=STR,
+                        password={"type": "string", "minLength": 8},
+                        setup_code={"type": "string", "description": "the one-time code the "
+                                    "server prints while it has no admin (any case, dashes "
+                                    "optional)"}),
     "Session": obj(message=STR, username=STR, role=ROLE, access=STR, refresh=STR),
     "Tokens": obj(access=STR, refresh=STR),
     "Me": obj(id=INT, username=STR, role=ROLE),
@@ -198,10 +203,13 @@ RESPONSES: dict[int, str] = {
     403: "The account's role is not enough for this.",
     404: "No such resource.",
     409: "Conflicts with the current state (exists already, in use, charger not Accepted).",
-    413: "The file is larger than allowed.",
+    413: "The body is larger than allowed (`limit_bytes`).",
+    415: "The body is not of a media type this endpoint reads (see `Content-Type`).",
     416: "The Range asked for is not in the file.",
+    429: "Too many failed attempts, or one still being checked: wait `Retry-After` seconds.",
     502: "The charger answered with a CALLERROR (`code` and `description`).",
-    503: "The charger is not connected.",
+    503: "The charger is not connected, or the box is too busy checking passwords "
+         "(then with `Retry-After`).",
     504: "The charger did not answer in time.",
     507: "Not enough free storage for the file.",
 }
@@ -267,10 +275,19 @@ SPECS: dict[str, Spec] = {
     "HealthHandler.get": Spec({200: ref("Health"), 503: obj(status=enum("error"), error=STR)}),
     "OpenApiHandler.get": Spec({200: {"type": "object", "description": "this document"}}),
     # auth
-    "RegisterHandler.post": Spec({201: ref("Session")}, ref("Credentials"),
-                                 errors=(400, 403, 409),
-                                 note="403 when self-registration is closed."),
-    "LoginHandler.post": Spec({200: ref("Session")}, ref("Credentials"), errors=(400, 401)),
+    "RegisterHandler.post": Spec(
+        {201: ref("Session")}, ref("Registration"), errors=(400, 403, 409, 429, 503),
+        note="With `setup_code` while the box has no admin (`GET /api/auth/setup/`): the "
+             "first admin; a wrong code is a 403 and is throttled like a failed login (429 "
+             "with `Retry-After`); the code works once. Without it: 403 while the box has no "
+             "admin or `registration` is `closed` (the default), else an account of "
+             "`registration_role`."),
+    "SetupHandler.get": Spec({200: obj(("setup_required",), setup_required=BOOL)}),
+    "LoginHandler.post": Spec(
+        {200: ref("Session")}, ref("Credentials"), errors=(400, 401, 429, 503),
+        note="Failed logins are throttled per user name and per client address: after a few, "
+             "429 with `Retry-After` (doubling, at most 5 minutes); a success clears the "
+             "user name's count. 503 with `Retry-After` when too many password checks wait."),
     "LogoutHandler.post": Spec({200: obj(message=STR)}, obj((), refresh=STR), False, bearer=True),
     "RefreshHandler.post": Spec({200: ref("Tokens")}, obj(("refresh",), refresh=STR),
                                 errors=(400, 401)),

@@ -140,17 +140,37 @@ export const post = (path, body = {}) => api("POST", path, body);
 export const patch = (path, body) => api("PATCH", path, body);
 export const del = (path) => api("DELETE", path);
 
-/** Log in with username and password; keeps the tokens and the role. */
-export async function login(username, password) {
-  const response = await fetch("/api/auth/login/", {
+async function startSession(path, credentials) {
+  const response = await fetch(path, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username, password }),
+    body: JSON.stringify(credentials),
   });
   const body = await readBody(response);
   if (!response.ok) throw new ApiError(response.status, body);
   return saveSession({ access: body.access, refresh: body.refresh, username: body.username,
                        role: body.role });
+}
+
+/** Log in with username and password; keeps the tokens and the role. */
+export function login(username, password) {
+  return startSession("/api/auth/login/", { username, password });
+}
+
+/** Create the box's first admin with the setup code from the server's log, and log in. */
+export function registerFirstAdmin(username, password, setupCode) {
+  return startSession("/api/auth/register/", { username, password, setup_code: setupCode });
+}
+
+/** Whether the box still has no admin (GET /api/auth/setup/, no token needed). */
+export async function setupRequired() {
+  try {
+    const response = await fetch("/api/auth/setup/");
+    const body = await readBody(response);
+    return Boolean(response.ok && body && body.setup_required);
+  } catch {
+    return false;
+  }
 }
 
 /** End the login session on the box (both tokens stop working), then leave. */

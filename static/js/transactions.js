@@ -59,8 +59,11 @@ async function load(offset = 0) {
   pager($("#tx-pager"), page, (next) => load(next).catch(showError));
 }
 
+// A cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading
+// quote, as the box's own CSV export does (evedge/domain/csv_cells.py).
 function csvCell(value) {
-  const text = String(value ?? "");
+  let text = String(value ?? "");
+  if (/^'*[=+\-@\t\r]/.test(text)) text = `'${text}`;
   return /[",\n\r]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -1,0 +1,47 @@
+"""Insecure choices in force, named once at start-up so that nobody runs them unknowingly.
+
+A check is ``(condition, message)``; the message names the setting and what to do.
+``config_checks`` has those of the settings alone; the server logs them with
+``warn_insecure`` (server.py), and other parts add theirs to the list it is given.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Iterable
+
+from .config import Config
+
+Check = tuple[bool, str]
+
+
+def config_checks(config: Config) -> list[Check]:
+    return [
+        (not config.tls_cert,
+         "tls_cert/tls_key are not set: chargers (ws://), the dashboard and the API (http://) "
+         "travel in clear text, so anyone on the site network can read passwords and tokens; "
+         "set them (OCPP security profile 2) or terminate TLS in front of evedge"),
+        (config.registration == "open",
+         f"registration = open: anyone who reaches the box can create a "
+         f"{config.registration_role} account through /api/auth/register/; set "
+         "registration = closed and have an admin create the accounts"),
+        (config.unknown_id_tags == "accept",
+         "unknown_id_tags = accept: any RFID card, known or not, starts a charge; meant for "
+         "commissioning only"),
+        (config.admission == "accept",
+         "admission = accept: any device that connects with a new charge point id is "
+         "registered as a charger, without a password; use admission = pending (an admin "
+         "approves each charger) and give chargers passwords"),
+        ("*" in config.allowed_host_names,
+         "allowed_hosts = *: requests with any Host header are answered, which lets a web "
+         "page use DNS rebinding to reach the box through a visitor's browser; list the "
+         "names instead"),
+    ]
+
+
+def warn_insecure(checks: Iterable[Check], log: logging.Logger) -> list[str]:
+    """Log one warning per check whose condition holds; returns the messages."""
+    messages = [message for condition, message in checks if condition]
+    for message in messages:
+        log.warning("insecure: %s", message)
+    return messages
