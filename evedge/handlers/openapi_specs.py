@@ -141,7 +141,10 @@ SCHEMAS: dict[str, Schema] = {
     "UserChange": {**obj((), role=ROLE, is_active=BOOL,
                          password={"type": "string", "minLength": 8}),
                    "additionalProperties": False},
-    "IdTag": obj(id_tag=STR, **TAG_FIELDS, created_at=TIME, updated_at=TIME),
+    "IdTag": obj(id_tag=STR, **TAG_FIELDS,
+                 effective_status={**TAG_STATUS, "description": "what a charger is told for "
+                                   "the tag itself: Accepted past expiry_date is Expired"},
+                 created_at=TIME, updated_at=TIME),
     "NewIdTag": {**obj(("id_tag",), id_tag=ID_TAG, **TAG_FIELDS), "additionalProperties": False},
     "IdTagChange": {**obj((), id_tag={**ID_TAG, "description": "ignored when it is the tag's "
                                                                "own id; cannot be changed"},
@@ -283,7 +286,7 @@ SPECS: dict[str, Spec] = {
     # id tags
     "IdTagsHandler.get": Spec({200: page("IdTag")}, query=(
         query("q", STR, "substring of the id or the note, any case"),
-        query("status", TAG_STATUS, "only tags with this status"), limit(50), OFFSET),
+        query("status", TAG_STATUS, "only tags with this effective status"), limit(50), OFFSET),
         errors=(400,)),
     "IdTagsHandler.post": Spec({201: ref("IdTag")}, ref("NewIdTag"), errors=(400, 409)),
     "IdTagHandler.get": Spec({200: ref("IdTag")}, errors=(404,)),
