@@ -12,15 +12,15 @@ import tornado.web
 
 from . import paths
 from .handlers import (auth, chargers, commands, dashboard_socket, files, health, id_tags,
-                       openapi, pages, transactions, users)
+                       openapi, pages, reports, transactions, users)
 from .handlers.base import NotFoundApiHandler
 from .handlers.ocpp_socket import OcppSocketHandler
 
 if TYPE_CHECKING:
     from .services import Services
 
-MODULES = (health, openapi, auth, users, id_tags, files, transactions, commands, chargers,
-           pages, dashboard_socket)
+MODULES = (health, openapi, auth, users, id_tags, files, transactions, reports, commands,
+           chargers, pages, dashboard_socket)
 
 
 def make_app(services: Services) -> tornado.web.Application:
