@@ -279,7 +279,7 @@ SIMULATOR_START = obj(
               "description": "HTTP Basic password, for a charger that has one"})
 SIMULATOR_START["additionalProperties"] = False
 PAGE_NOTE = ("An HTML shell: its script calls the REST API with the bearer token kept in "
-             "the browser's sessionStorage.")
+             "the browser's localStorage.")
 
 SPECS: dict[str, Spec] = {
     # health, openapi
@@ -417,6 +417,9 @@ SPECS: dict[str, Spec] = {
                                    "page shows what the API says about it."),
     "IdTagsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "TransactionsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "TransactionPageHandler.get": Spec(HTML, note=PAGE_NOTE + " Answers 200 for any id; the "
+                                       "page shows what the API says about it."),
+    "ReportsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "UsersPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "FilesPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "DashboardSocketHandler.open": Spec(
