@@ -216,6 +216,11 @@ class Obliging(ChargePoint):
         self._keep("Reset", kwargs)
         return call_result.Reset(status="Accepted")
 
+    @on(Action.update_firmware)
+    def on_update_firmware(self, **kwargs):
+        self._keep("UpdateFirmware", kwargs)
+        return call_result.UpdateFirmware()
+
 
 async def test_the_charger_timeline_merges_status_sessions_commands_and_anomalies(
         site, api, library_charger, tmp_path):
@@ -444,9 +449,13 @@ async def test_operations_any_key_local_list_reservation_and_limits(
         assert tx_default["charging_schedule"]["charging_schedule_period"][0]["limit"] == 7400
 
 
-async def test_bulk_reset_runs_one_command_per_charger_and_shows_each_answer(
+async def test_bulk_reset_and_firmware_update_show_each_chargers_answer(
         site, api, library_charger, tmp_path):
     assert (await api.post("/api/chargers/", {"id": "CP-BULK-OFF"}, token=site.token)).status == 201
+    uploaded = await api.request("PUT", "/api/firmware/fw-2.bin", raw=b"\x00" * 64,
+                                 token=site.token,
+                                 headers={"Content-Type": "application/octet-stream"})
+    assert uploaded.status == 201
     specs = {f"CP-BULK-{n}": {1: "Available"} for n in (1, 2, 3)}
     async with site_chargers(library_charger, specs, cls=Obliging) as cps:
         async with chromium(tmp_path) as browser:
@@ -460,17 +469,26 @@ async def test_bulk_reset_runs_one_command_per_charger_and_shows_each_answer(
             await dialog.get_by_label("Reset type").select_option("Hard")
             await dialog.get_by_role("button", name="Reset all").click()
             progress = page.locator("#bulk-progress")
-            await expect(progress.locator("#bulk-summary")).to_have_text(
-                "4 of 4 answered, 3 accepted")
+            summary = progress.locator("#bulk-summary")
+            await expect(summary).to_have_text("4 of 4 answered, 3 accepted")
             for n in (1, 2, 3):
                 await expect(progress.locator(f'tr[data-bulk="CP-BULK-{n}"]')).to_contain_text(
                     "Accepted")
             await expect(progress.locator('tr[data-bulk="CP-BULK-OFF"]')).to_contain_text(
                 "HTTP 503")
             await browser.shot("dashboard-bulk-reset")
+
+            await page.get_by_role("button", name="Update firmware of selected…").click()
+            await dialog.get_by_label("Firmware file").select_option(label="fw-2.bin")
+            await dialog.get_by_role("button", name="Update all").click()
+            await expect(progress.locator("#bulk-title")).to_have_text(
+                "Firmware update to fw-2.bin")
+            await expect(summary).to_have_text("4 of 4 answered, 3 accepted")
             assert [p for p in browser.problems if "503" not in p] == []
         for cp in cps.values():
-            assert cp.requests == [("Reset", {"type": "Hard"})]
+            assert cp.requests[0] == ("Reset", {"type": "Hard"})
+            [(action, firmware)] = cp.requests[1:]
+            assert action == "UpdateFirmware" and firmware["location"].endswith("/fw-2.bin")
 
 
 # --- small screens -----------------------------------------------------------------------------

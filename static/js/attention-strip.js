@@ -38,7 +38,8 @@ function item(problem, charger, store) {
     problem.kind === "pending" ? approveButton(charger, store) : "");
 }
 
-/** Render the strip from the store; `expanded` shows every problem. */
+/** Render the strip from the store; `expanded` shows every problem. Rebuilt only when a
+ *  problem changed, so that an Approve button keeps its focus while meter values stream. */
 export function renderAttention(store, state) {
   const now = serverNow();
   const problems = [];
@@ -48,6 +49,10 @@ export function renderAttention(store, state) {
   problems.sort(([a], [b]) => (SEVERITY[a.kind] - SEVERITY[b.kind])
     || (a.charger_id < b.charger_id ? -1 : a.charger_id > b.charger_id ? 1 : 0));
   const shown = state.expanded ? problems : problems.slice(0, SHOWN);
+  const key = JSON.stringify([problems.length, state.expanded, isLive(), shown.map(([p]) =>
+    [p.kind, p.charger_id, p.connector_id, p.text, p.since])]);
+  if (key === state.key) return;
+  state.key = key;
   replace($("#attention-list"), shown.map(([problem, charger]) => item(problem, charger, store)));
   $("#attention-count").textContent = String(problems.length);
   $("#attention-count").className = `badge ${problems.length ? "bad" : "plain"}`;
@@ -58,9 +63,10 @@ export function renderAttention(store, state) {
 }
 
 export function startAttention(store) {
-  const state = { expanded: false };
+  const state = { expanded: false, key: null };
   $("#attention-more").addEventListener("click", () => {
     state.expanded = !state.expanded;
+    state.key = null;
     renderAttention(store, state);
   });
   return () => renderAttention(store, state);

@@ -29,9 +29,11 @@ async function runOne(chargerId, slug, body, line) {
   line.show("sending…", "info");
   try {
     const answer = await post(commandPath(chargerId, slug), body);
-    const status = (answer && answer.status) || "done";
-    line.show(status, GOOD.has(status) ? "ok" : "bad");
-    return GOOD.has(status);
+    // UpdateFirmware.conf carries no status (OCPP 1.6 §5.19): the answer itself is the yes.
+    const status = (answer && answer.status) || "Accepted (no status in the answer)";
+    const good = !(answer && answer.status) || GOOD.has(status);
+    line.show(status, good ? "ok" : "bad");
+    return good;
   } catch (error) {
     line.show(errorText(error), "bad");
     return false;
