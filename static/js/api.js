@@ -9,7 +9,7 @@
 // in one tab (the key removed) sends every tab to the login page. A 401 from the API ends
 // the session and leads to the login page, which comes back here afterwards (?next=).
 
-import { noteServerDate } from "./clock.js";
+import { noteServerDate, serverNow } from "./clock.js";
 import { withLock } from "./locks.js";
 import { loginUrl } from "./nav.js";
 
@@ -106,7 +106,9 @@ function scheduleRefresh(delay = null) {
   clearTimeout(timer);
   const current = session();
   if (!current || !current.access) return;
-  const wait = delay ?? Math.max(1_000, expiresAt(current.access) - Date.now() - REFRESH_MARGIN_MS);
+  // The token's expiry is on the box's clock: a tablet whose clock is off still refreshes
+  // in time (clock.js).
+  const wait = delay ?? Math.max(1_000, expiresAt(current.access) - serverNow() - REFRESH_MARGIN_MS);
   timer = setTimeout(() => refreshTokens().catch(refreshFailed), Math.min(wait, 2 ** 31 - 1));
 }
 
@@ -131,7 +133,7 @@ async function rotate(stale) {
   const current = session(); // read inside the lock: the tab before us may have rotated
   if (!current || !current.refresh) throw new ApiError(401, { error: "not logged in" });
   const fresh = current.access !== stale
-    && expiresAt(current.access) - Date.now() > REFRESH_MARGIN_MS;
+    && expiresAt(current.access) - serverNow() > REFRESH_MARGIN_MS;
   if (fresh) {
     tokensChanged(current);
     return current;
@@ -155,7 +157,7 @@ async function freshAccess() {
     toLogin();
     throw new ApiError(401, { error: "not logged in" });
   }
-  if (expiresAt(current.access) - Date.now() < REFRESH_MARGIN_MS) {
+  if (expiresAt(current.access) - serverNow() < REFRESH_MARGIN_MS) {
     return (await refreshTokens()).access;
   }
   return current.access;

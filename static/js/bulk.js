@@ -47,11 +47,14 @@ export async function runBulk(ids, slug, body, title) {
   $("#bulk-title").textContent = title;
   const lines = new Map(ids.map((id) => [id, progressRow(id)]));
   replace($("#bulk-rows"), h("div", { class: "table-wrap" }, h("table", { class: "cards" },
-    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Charger"), h("th", { scope: "col" }, "Answer"))),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Charger"),
+                     h("th", { scope: "col" }, "Answer"))),
     h("tbody", {}, [...lines.values()].map((line) => line.row)))));
   let done = 0;
   let good = 0;
-  const summary = () => { $("#bulk-summary").textContent = `${done} of ${ids.length} answered, ${good} accepted`; };
+  const summary = () => {
+    $("#bulk-summary").textContent = `${done} of ${ids.length} answered, ${good} accepted`;
+  };
   summary();
   const queue = [...ids];
   const worker = async () => {
@@ -111,7 +114,8 @@ export function startBulk(tbody, shown) {
     const ids = [...selection].sort();
     const files = await firmwareChoice().catch(() => []);
     if (!files.length) {
-      await ask({ title: "No firmware on the box", text: "Upload a firmware file on the Files page first." });
+      await ask({ title: "No firmware on the box",
+                  text: "Upload a firmware file on the Files page first." });
       return;
     }
     const values = await ask({

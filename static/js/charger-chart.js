@@ -62,7 +62,8 @@ function options(width, energy) {
   return {
     width,
     height: HEIGHT,
-    scales: { x: { time: true, range: timeRange }, kW: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] },
+    scales: { x: { time: true, range: timeRange },
+              kW: { range: (u, min, max) => [0, Math.max(1, max * 1.15)] },
               kWh: { range: (u, min, max) => [0, Math.max(1, max * 1.1)] } },
     series,
     axes,
@@ -105,7 +106,9 @@ export class MeterChart {
       if (s.value === null || (s.phase && s.measurand !== ENERGY)) continue;
       const x = Date.parse(s.timestamp) / 1000;
       if (s.measurand === POWER) this.put(x, kilowatts(s), null);
-      else if (s.measurand === ENERGY && this.energy) this.put(x, null, kilowattHours(s, this.meterStart));
+      else if (s.measurand === ENERGY && this.energy) {
+        this.put(x, null, kilowattHours(s, this.meterStart));
+      }
     }
     this.draw();
   }

@@ -124,7 +124,11 @@ export function startTimeline(chargerId) {
   replace($("#timeline-kinds"), h("legend", { class: "sr-only" }, "Show in the timeline"),
     Object.entries(KINDS).map(([kind, label]) => h("label", { class: "inline small" },
       h("input", { type: "checkbox", checked: true, name: `timeline-${kind}`,
-                   onchange: (e) => { if (e.target.checked) hidden.delete(kind); else hidden.add(kind); render(); } }),
+                   onchange: (e) => {
+                     if (e.target.checked) hidden.delete(kind);
+                     else hidden.add(kind);
+                     render();
+                   } }),
       label)));
   load().catch(showError);
   return {

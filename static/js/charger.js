@@ -77,7 +77,8 @@ function renderBadges(charger) {
   else online = charger.online ? badge("Online", "ok") : badge("Offline", "off");
   replace($("#charger-badges"), online,
     badge(charger.registration_status, statusKind(charger.registration_status)),
-    awaitingBoot(charger) ? h("span", { class: "waiting", role: "status" }, `Approved: ${WAITING_TEXT}`) : "");
+    awaitingBoot(charger)
+      ? h("span", { class: "waiting", role: "status" }, `Approved: ${WAITING_TEXT}`) : "");
   const title = [charger.id, charger.label].filter(Boolean).join(" · ");
   $("#charger-title").textContent = `Charger ${title}`;
 }

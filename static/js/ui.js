@@ -40,7 +40,8 @@ const NOTICES_SHOWN = 3;  // the newest in full, two older ones as single lines,
 function reserveSpace(area) {
   // The notices sit at the bottom of the window, the page ends above them: with the
   // space reserved, any button can be scrolled clear of them (CSSOM, allowed by the CSP).
-  document.body.style.paddingBottom = area.childElementCount ? `${area.offsetHeight + 8}px` : "";
+  const any = area.querySelector(".notice");
+  document.body.style.paddingBottom = any ? `${area.offsetHeight + 8}px` : "";
 }
 
 function layoutNotices(area) {
@@ -64,11 +65,16 @@ function layoutNotices(area) {
 function noticeArea() {
   const area = $("#notices");
   if (!area.querySelector(".notices-more")) {
-    const toggle = h("button", { type: "button", class: "small link notices-count",
-                                 onclick: () => { area.classList.toggle("expanded"); layoutNotices(area); } });
-    const clear = h("button", { type: "button", class: "small",
-                                onclick: () => { area.querySelectorAll(".notice").forEach((n) => n.remove()); layoutNotices(area); } },
-                    "Dismiss all");
+    const expand = () => {
+      area.classList.toggle("expanded");
+      layoutNotices(area);
+    };
+    const dismissAll = () => {
+      for (const note of area.querySelectorAll(".notice")) note.remove();
+      layoutNotices(area);
+    };
+    const toggle = h("button", { type: "button", class: "small link notices-count", onclick: expand });
+    const clear = h("button", { type: "button", class: "small", onclick: dismissAll }, "Dismiss all");
     area.append(h("div", { class: "notices-more", hidden: true }, toggle, clear));
     new ResizeObserver(() => reserveSpace(area)).observe(area);
   }
