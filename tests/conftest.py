@@ -174,23 +174,34 @@ def pytest_collection_modifyitems(config, items) -> None:
 @pytest.fixture
 async def start_server(tmp_path) -> AsyncIterator[Callable[..., Awaitable[Running]]]:
     """Factory: ``await start_server(**config_overrides)`` -> a running server."""
-    started: list[tuple[tornado.httpserver.HTTPServer, Services]] = []
+    servers = Servers(tmp_path)
+    yield servers.start
+    await servers.close()
 
-    async def start(**overrides: Any) -> Running:
-        config = make_config(tmp_path, **overrides)
+
+class Servers:
+    """Real servers on unused ports, as ``start_server`` starts them (also for fixtures on
+    another event loop, tests/browser_kit.py)."""
+
+    def __init__(self, tmp_path) -> None:
+        self.tmp_path = tmp_path
+        self.started: list[tuple[tornado.httpserver.HTTPServer, Services]] = []
+
+    async def start(self, **overrides: Any) -> Running:
+        config = make_config(self.tmp_path, **overrides)
         services = await build_services(config)
         sock, port = tornado.testing.bind_unused_port()
         http = http_server(config, services)  # the server production runs, admission gate included
         http.add_sockets([sock])
-        started.append((http, services))
+        self.started.append((http, services))
         api = Api(f"http://127.0.0.1:{port}", lambda: services.accounts.setup_code)
         return Running(port, services, config, api, http)
 
-    yield start
-    for http, services in started:
-        http.stop()
-        await services.close()
-        await asyncio.wait_for(http.close_all_connections(), 5)
+    async def close(self) -> None:
+        for http, services in self.started:
+            http.stop()
+            await services.close()
+            await asyncio.wait_for(http.close_all_connections(), 5)
 
 
 @pytest.fixture
@@ -267,6 +278,11 @@ async def library_charger(server):
     ``async with library_charger("CP-1", cls=MyChargePoint) as cp`` runs ``cp.start()``
     in the background for the duration of the block.
     """
+    return library_chargers(server)
+
+
+def library_chargers(server: Running):
+    """``library_charger``'s connect function, for ``server``."""
     import contextlib
 
     @contextlib.asynccontextmanager

@@ -9,70 +9,18 @@ browser download (`playwright install`) needs the internet, which the box and CI
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
 import re
 
-import pytest
+import pytest_asyncio
 
+from browser_kit import FIXTURES, LOOP, browser_marks, chromium, expect
 from evedge.web.dashboard_socket import DashboardSocketHandler
 
-playwright_api = pytest.importorskip("playwright.async_api")
-async_playwright, expect = playwright_api.async_playwright, playwright_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
-# As the machine notes say: without the background-networking flags Chromium keeps trying
-# to reach Google's hosts, which this closed network refuses.
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-WAIT_MS = 15_000
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.timeout(120),
-    pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                       reason=f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)"),
-]
+pytestmark = browser_marks
+start_server, server, api, library_charger, _, module_chromium = FIXTURES
 
 
-class Browser:
-    """One Chromium page, with everything the console said."""
-
-    def __init__(self, page):
-        self.page = page
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-
-    def _console(self, message) -> None:
-        if message.type in ("error", "warning"):
-            self.problems.append(f"console {message.type}: {message.text}")
-
-    async def log_in(self, base: str, username: str, password: str) -> None:
-        page = self.page
-        await page.goto(base + "/ui/")
-        await page.get_by_label("User name").fill(username)
-        await page.get_by_label("Password").fill(password)
-        await page.get_by_role("button", name="Log in").click()
-        await expect(page).to_have_url(re.compile(r"/ui/dashboard$"))
-        await expect(page.locator("#live-state")).to_have_text("Live")
-
-
-@contextlib.asynccontextmanager
-async def chromium(tmp_path):
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page(viewport={"width": 1280, "height": 900})
-            page.set_default_timeout(WAIT_MS)
-            expect.set_options(timeout=WAIT_MS)
-            yield Browser(page)
-        finally:
-            await browser.close()
-
-
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope=LOOP)
 async def site(server, api):
     """The server with an admin, a viewer and an accepted id tag; simulators aimed at it."""
     admin = await api.register("admin", "admin-pass")
@@ -113,17 +61,17 @@ async def test_technician_commissions_and_charges_a_simulated_charger(site, api,
         energy = row.locator('[data-live="energy"]')
         await expect(energy).to_have_text(re.compile(r"^\d+\.\d\d kWh$"))
         await expect(page.locator("#count-charging")).to_have_text("1")
-        await page.screenshot(path=tmp_path / "dashboard-charging.png", full_page=True)
+        await browser.shot("dashboard-charging")
         assert reloads == [], "the dashboard reloaded instead of updating live"
 
         # The charger page draws the transaction's power as it arrives.
         await row.get_by_role("link", name="SIM-B1").click()
-        await expect(page.locator("#power-chart canvas")).to_be_visible()
+        await expect(page.locator("#active-tx .chart canvas")).to_be_visible()
         await expect(page.locator('#active-tx [data-live="power"]')).to_have_text("11.0 kW")
         # ... and each connector's latest meter reading (last_meter of the charger detail).
         connector = page.locator("#connectors .connector", has_text="Connector 1")
         await expect(connector).to_contain_text(re.compile(r"meter \d+\.\d\d kWh at "))
-        await page.screenshot(path=tmp_path / "charger-charging.png", full_page=True)
+        await browser.shot("charger-charging")
         await page.go_back()
         await expect(page.locator("#live-state")).to_have_text("Live")
 
@@ -141,10 +89,10 @@ async def test_technician_commissions_and_charges_a_simulated_charger(site, api,
             await expect(page.locator(ready).first).to_be_visible()
 
         # Log out: back to the login page, and the tokens no longer work.
-        token = await page.evaluate("JSON.parse(sessionStorage.getItem('evedge.session')).access")
+        token = await page.evaluate("JSON.parse(localStorage.getItem('evedge.session')).access")
         await page.get_by_role("button", name="Log out").click()
         await expect(page).to_have_url(re.compile(r"/ui/$"))
-        assert await page.evaluate("sessionStorage.getItem('evedge.session')") is None
+        assert await page.evaluate("localStorage.getItem('evedge.session')") is None
         assert (await api.get("/api/auth/me/", token=token)).status == 401
         assert browser.problems == []
 
@@ -172,7 +120,7 @@ async def test_viewer_sees_the_chargers_but_no_actions(site, api, tmp_path):
         await expect(page.locator("#charger-badges")).to_contain_text("Online")
         await expect(page.locator("#commands")).to_be_hidden()
         await expect(page.locator("#admin-panel")).to_be_hidden()
-        await page.screenshot(path=tmp_path / "charger-viewer.png", full_page=True)
+        await browser.shot("charger-viewer")
         assert browser.problems == []
 
 
@@ -193,11 +141,11 @@ async def test_tokens_are_refreshed_before_they_expire_and_live_updates_go_on(
     async with chromium(tmp_path) as browser:
         page = browser.page
         await browser.log_in(server.http_url, "admin", "admin-pass")
-        first = await page.evaluate("JSON.parse(sessionStorage.getItem('evedge.session')).access")
+        first = await page.evaluate("JSON.parse(localStorage.getItem('evedge.session')).access")
         async with page.expect_response(lambda r: r.url.endswith("/api/auth/refresh/")) as info:
             pass
         assert (await info.value).status == 200
-        second = await page.evaluate("JSON.parse(sessionStorage.getItem('evedge.session')).access")
+        second = await page.evaluate("JSON.parse(localStorage.getItem('evedge.session')).access")
         assert second != first
         # The page re-authenticates its live socket with the new token, which still delivers.
 
@@ -211,30 +159,3 @@ async def test_tokens_are_refreshed_before_they_expire_and_live_updates_go_on(
         await expect(row.locator(".connector .badge")).to_have_text("Available")
         await expect(page.locator("#live-state")).to_have_text("Live")
         assert browser.problems == []
-
-
-async def test_the_first_admin_is_made_on_the_login_page_with_the_setup_code(
-        server, api, tmp_path):
-    """A box without an admin: the login page asks for the setup code from the server's
-    log too; a wrong one is refused with the reason, the right one opens the dashboard."""
-    async with chromium(tmp_path) as browser:
-        page = browser.page
-        await page.goto(server.http_url + "/ui/")
-        code = page.get_by_label("Setup code")
-        await expect(code).to_be_visible()
-        await page.get_by_label("User name").fill("admin")
-        await page.get_by_label("Password").fill("admin-pass")
-        await code.fill("WRONG-CODE")
-        await page.get_by_role("button", name="Create the admin").click()
-        await expect(page.locator("#login-error")).to_have_text("wrong setup code")
-        await code.fill(server.services.accounts.setup_code.lower())
-        await page.get_by_role("button", name="Create the admin").click()
-        await expect(page).to_have_url(re.compile(r"/ui/dashboard$"))
-        await expect(page.locator("#live-state")).to_have_text("Live")
-        # Only the refused attempt's 403, which the browser reports itself.
-        assert [p for p in browser.problems if "403" not in p] == []
-    assert (await api.get("/api/auth/setup/")).body == {"setup_required": False}
-    async with chromium(tmp_path) as browser:  # from now on, the plain login page
-        await browser.page.goto(server.http_url + "/ui/")
-        await expect(browser.page.get_by_role("button", name="Log in")).to_be_visible()
-        await expect(browser.page.get_by_label("Setup code")).to_be_hidden()

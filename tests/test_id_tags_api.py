@@ -48,7 +48,7 @@ async def create(api, token: str, id_tag: str, **fields):
 async def test_create_read_list_update_delete(api, token):
     created = await create(api, token, "CARD-1", expiry_date="2030-01-31T12:00:00+01:00",
                            note="van 3", max_active_transactions=2)
-    assert created == {"id_tag": "CARD-1", "status": "Accepted",
+    assert created == {"id_tag": "CARD-1", "status": "Accepted", "effective_status": "Accepted",
                        "expiry_date": "2030-01-31T11:00:00.000Z", "parent_id_tag": None,
                        "max_active_transactions": 2, "note": "van 3",
                        "created_at": created["created_at"], "updated_at": created["updated_at"]}

@@ -24,7 +24,7 @@ from test_openapi import Answers
 pytestmark = pytest.mark.timeout(60)
 
 PAGES = ["/", "/ui/", "/ui/dashboard", "/ui/dashboard/", "/ui/charger/CP-1/", "/ui/id-tags/",
-         "/ui/transactions/", "/ui/users/", "/ui/files/"]
+         "/ui/transactions/", "/ui/transaction/7/", "/ui/reports/", "/ui/users/", "/ui/files/"]
 
 
 class Links(HTMLParser):
@@ -72,7 +72,7 @@ async def test_every_page_script_and_its_imports_exist(server):
     """Each page loads js/<page>.js; every relative import of every module resolves."""
     seen: set[str] = set()
     queue = ["dashboard.js", "charger.js", "login.js", "id_tags.js", "transactions.js",
-             "users.js", "files.js"]
+             "transaction.js", "reports.js", "users.js", "files.js"]
     while queue:
         name = queue.pop()
         if name in seen:

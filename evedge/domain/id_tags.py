@@ -19,6 +19,7 @@ from .. import errors
 from ..errors import BadRequest
 from ..storage.models import ID_TAG_STATUSES, IdTag, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
+from .authorization import effective_status
 from .csv_cells import neutralise, restore
 
 FIELDS = ("id_tag", "status", "expiry_date", "parent_id_tag", "max_active_transactions", "note")
@@ -138,10 +139,14 @@ def check_parent(id_tag: str, parent: str | None, parent_of: Callable[[str], Any
 
 # --- create, read, update, delete ------------------------------------------------------------
 
-def tag_json(tag: IdTag) -> dict[str, Any]:
+def tag_json(tag: IdTag, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A tag as the API shows it. ``effective_status`` is what Authorize answers for the
+    tag itself: an Accepted tag past its expiry_date is Expired (OCPP 1.6 AuthorizationStatus;
+    a parent tag can still block it at the charger)."""
     return {
         "id_tag": tag.id_tag,
         "status": tag.status,
+        "effective_status": effective_status(tag.status, tag.expiry_date, now or utcnow()),
         "expiry_date": to_rfc3339(tag.expiry_date),
         "parent_id_tag": tag.parent_id_tag,
         "max_active_transactions": tag.max_active_transactions,
@@ -167,16 +172,29 @@ def get_tag(id_tag: str) -> dict[str, Any]:
     return tag_json(_get(id_tag))
 
 
+def _has_effective_status(status: str, now: dt.datetime):
+    """Tags whose effective status (``charging.effective_status``) is ``status``: an
+    expiry date in the past moves an Accepted tag from Accepted to Expired."""
+    expired = IdTag.expiry_date.is_null(False) & (IdTag.expiry_date <= now)
+    if status == "Accepted":
+        return (IdTag.status == "Accepted") & ~expired
+    if status == "Expired":
+        return (IdTag.status == "Expired") | ((IdTag.status == "Accepted") & expired)
+    return IdTag.status == status
+
+
 def list_tags(q: str | None = None, status: str | None = None, limit: int = 50,
               offset: int = 0) -> dict[str, Any]:
-    """Tags ordered by id; ``q`` matches a substring of the id or the note, any case."""
+    """Tags ordered by id; ``q`` matches a substring of the id or the note, any case;
+    ``status`` filters on the effective status (what a charger is told)."""
+    now = utcnow()
     query = IdTag.select()
     if q:
         query = query.where(IdTag.id_tag.contains(q) | IdTag.note.contains(q))
     if status:
-        query = query.where(IdTag.status == _clean_status(status))
+        query = query.where(_has_effective_status(_clean_status(status), now))
     page = query.order_by(IdTag.id_tag).limit(limit).offset(offset)
-    return {"items": [tag_json(tag) for tag in page], "total": query.count(),
+    return {"items": [tag_json(tag, now) for tag in page], "total": query.count(),
             "limit": limit, "offset": offset}
 
 

@@ -12,6 +12,8 @@ import datetime as dt
 import json
 from typing import Any, Callable, Iterable
 
+import peewee
+
 from .. import errors
 from ..storage import sql
 from ..storage.database import ReadPool
@@ -32,8 +34,9 @@ def _time(value: dt.datetime | None) -> str | None:
 
 # --- transactions ---------------------------------------------------------------------------
 
-def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, float | None]]:
-    """Latest power (W) and energy register (Wh) of each transaction, from its last samples."""
+def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """Latest power (W) and energy register (Wh) of each transaction, from its last samples,
+    and when the last sample was received (a session that went quiet is stuck)."""
     readings = {}
     for transaction_id in transaction_ids:
         power = energy = None
@@ -44,11 +47,21 @@ def live_readings(transaction_ids: Iterable[int]) -> dict[int, dict[str, float |
                 energy = energy_wh(value, unit)
             elif power is None and measurand == POWER and not phase:
                 power = power_w(value, unit)
-        readings[transaction_id] = {"power_w": power, "energy_wh": energy}
+        readings[transaction_id] = {"power_w": power, "energy_wh": energy,
+                                    "last_meter_at": _last_sample_received(transaction_id)}
     return readings
 
 
-def transaction_json(tx: Transaction, reading: dict[str, float | None] | None = None
+def _last_sample_received(transaction_id: int) -> dt.datetime | None:
+    """Receive time of the transaction's newest sample (one step down its index)."""
+    row = (MeterSample.select(MeterSample.received_at)
+           .where(MeterSample.transaction == transaction_id)
+           .order_by(MeterSample.timestamp.desc(), MeterSample.id.desc()).limit(1).tuples()
+           .first())
+    return None if row is None else row[0]
+
+
+def transaction_json(tx: Transaction, reading: dict[str, Any] | None = None
                      ) -> dict[str, Any]:
     body = {
         "id": tx.id,
@@ -73,31 +86,99 @@ def transaction_json(tx: Transaction, reading: dict[str, float | None] | None = 
     if reading is not None:
         body["power_w"] = reading["power_w"]
         body["meter_now"] = reading["energy_wh"]
+        body["last_meter_at"] = _time(reading.get("last_meter_at"))
         if tx.stop_received_at is None and reading["energy_wh"] is not None:
             body["energy_wh"] = session_energy(reading["energy_wh"], tx.meter_start)
     return body
 
 
-def list_transactions(*, charger: str | None = None, id_tag: str | None = None,
-                      since: dt.datetime | None = None, until: dt.datetime | None = None,
-                      active: bool | None = None, limit: int = 50, offset: int = 0
-                      ) -> dict[str, Any]:
-    query = Transaction.select()
+# ``?sort=`` of GET /api/transactions/: the JSON names a technician sorts by.
+TRANSACTION_SORTS = {
+    "id": Transaction.id,
+    "charger_id": Transaction.charger,
+    "connector_id": Transaction.connector_id,
+    "id_tag": Transaction.id_tag,
+    "start_time": Transaction.start_time,
+    "stop_time": Transaction.stop_time,
+    "energy_wh": Transaction.energy_wh,
+}
+
+
+def transaction_order(sort: str | None) -> list:
+    """ORDER BY for ``sort`` (a TRANSACTION_SORTS name, ``-`` first for descending).
+
+    Empty values (running sessions' stop_time, energy_wh) come last either way, the same
+    on SQLite and PostgreSQL, and the id breaks ties so that pages never overlap.
+    """
+    text = (sort or "-id").strip()
+    name = text.lstrip("-")
+    if name not in TRANSACTION_SORTS or text.count("-") > 1:
+        raise errors.BadRequest(f"sort must be one of {', '.join(TRANSACTION_SORTS)}, "
+                                "with a leading - for descending", field="sort")
+    column = TRANSACTION_SORTS[name]
+    descending = text.startswith("-")
+    order = [column.is_null(), column.desc() if descending else column.asc()]
+    if name != "id":
+        order.append(Transaction.id.desc() if descending else Transaction.id.asc())
+    return order
+
+
+def chargers_named(charger: str) -> list[str]:
+    """Ids of the chargers called ``charger`` in any case (read from the small charger table,
+    so that the transaction filter still walks the transaction's charger index)."""
+    return [row[0] for row in Charger.select(Charger.id)
+            .where(peewee.fn.LOWER(Charger.id) == charger.lower()).tuples()]
+
+
+def filter_transactions(query, *, charger: str | None = None, id_tag: str | None = None,
+                        q: str | None = None, since: dt.datetime | None = None,
+                        until: dt.datetime | None = None, active: bool | None = None):
+    """``query`` narrowed by the history filters. Charger and id tag match whole values in
+    any case (id tags are CiString20Type, OCPP 1.6 §7: case-insensitive); ``q`` is a
+    substring of either."""
     if charger:
-        query = query.where(Transaction.charger == charger)
+        query = query.where(Transaction.charger.in_(chargers_named(charger)))
     if id_tag:
-        query = query.where(Transaction.id_tag == id_tag)
+        query = query.where(peewee.fn.LOWER(Transaction.id_tag) == id_tag.lower())
+    if q:
+        query = query.where(Transaction.id_tag.contains(q) | Transaction.charger.contains(q))
     if since:
         query = query.where(Transaction.start_time >= since)
     if until:
         query = query.where(Transaction.start_time < until)
     if active is not None:
         query = query.where(Transaction.stop_received_at.is_null(active))
-    total = query.count()
-    page = list(query.order_by(Transaction.id.desc()).limit(limit).offset(offset).namedtuples())
+    return query
+
+
+def transaction_totals(filters: dict[str, Any]) -> dict[str, Any]:
+    """Count, finished sessions' energy and running sessions of everything ``filters`` match.
+
+    Running sessions are counted but their energy is not: it is not final until the
+    StopTransaction (their energy so far is in each item's ``energy_wh``)."""
+    finished = Transaction.stop_received_at.is_null(False)
+    query = filter_transactions(Transaction.select(
+        peewee.fn.COUNT(Transaction.id),
+        peewee.fn.SUM(peewee.Case(None, [(finished, Transaction.energy_wh)], None)),
+        peewee.fn.SUM(peewee.Case(None, [(finished, 0)], 1))), **filters)
+    count, energy, running = query.tuples().first() or (0, None, 0)
+    return {"count": count or 0, "energy_wh": energy or 0, "running": running or 0}
+
+
+def list_transactions(*, charger: str | None = None, id_tag: str | None = None,
+                      q: str | None = None, since: dt.datetime | None = None,
+                      until: dt.datetime | None = None, active: bool | None = None,
+                      sort: str | None = None, limit: int = 50, offset: int = 0
+                      ) -> dict[str, Any]:
+    filters = dict(charger=charger, id_tag=id_tag, q=q, since=since, until=until,
+                   active=active)
+    order = transaction_order(sort)
+    totals = transaction_totals(filters)
+    query = filter_transactions(Transaction.select(), **filters)
+    page = list(query.order_by(*order).limit(limit).offset(offset).namedtuples())
     readings = live_readings(tx.id for tx in page if tx.stop_received_at is None)
     return {"items": [transaction_json(tx, readings.get(tx.id)) for tx in page],
-            "total": total, "limit": limit, "offset": offset}
+            "total": totals["count"], "totals": totals, "limit": limit, "offset": offset}
 
 
 def sample_json(sample: MeterSample) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..chargers import catalog, protocol
+from ..domain.read_models import TRANSACTION_SORTS as SORTS
+from ..domain.reports import GROUPS as REPORT_GROUPS
 
 Schema = dict[str, Any]
 
@@ -80,10 +82,12 @@ TRANSACTION = obj(
     stop_received_at=nullable(TIME), stop_reason=nullable(STR), stop_id_tag=nullable(STR),
     energy_wh=nullable(NUM), stop_inferred=BOOL, note=STR, active=BOOL)
 # Active transactions also carry the latest readings from their meter samples.
-TRANSACTION["properties"].update(power_w=nullable(NUM), meter_now=nullable(NUM))
+TRANSACTION["properties"].update(power_w=nullable(NUM), meter_now=nullable(NUM),
+                                 last_meter_at=nullable(TIME))
 TRANSACTION["description"] = ("Times are RFC 3339 UTC; `*_time` is the charger's clock, "
-                              "`*_received_at` ours. `power_w` and `meter_now` are "
-                              "there while the transaction is active.")
+                              "`*_received_at` ours. `power_w`, `meter_now` and "
+                              "`last_meter_at` (when its newest meter sample was received) "
+                              "are there while the transaction is active.")
 
 CONNECTOR = obj(connector_id=INT, status=STR, error_code=STR, info=STR,
                 vendor_error_code=STR, status_at=nullable(TIME), updated_at=nullable(TIME),
@@ -146,7 +150,10 @@ SCHEMAS: dict[str, Schema] = {
     "UserChange": {**obj((), role=ROLE, is_active=BOOL,
                          password={"type": "string", "minLength": 8}),
                    "additionalProperties": False},
-    "IdTag": obj(id_tag=STR, **TAG_FIELDS, created_at=TIME, updated_at=TIME),
+    "IdTag": obj(id_tag=STR, **TAG_FIELDS,
+                 effective_status={**TAG_STATUS, "description": "what a charger is told for "
+                                   "the tag itself: Accepted past expiry_date is Expired"},
+                 created_at=TIME, updated_at=TIME),
     "NewIdTag": {**obj(("id_tag",), id_tag=ID_TAG, **TAG_FIELDS), "additionalProperties": False},
     "IdTagChange": {**obj((), id_tag={**ID_TAG, "description": "ignored when it is the tag's "
                                                                "own id; cannot be changed"},
@@ -195,6 +202,18 @@ SCHEMAS: dict[str, Schema] = {
     "DiagnosticsFile": obj(charger_id=STR, name=STR, size=INT, sha256=STR, received_at=TIME,
                            url=STR),
     "Health": obj(status=enum("ok"), time=TIME, chargers_online=INT),
+    "TransactionPage": extend(page("Transaction"), totals=obj(
+        count=INT, energy_wh={**NUM, "description": "sum over the finished sessions"},
+        running={**INT, "description": "running sessions (counted in count, not in "
+                                       "energy_wh)"})),
+    "EnergyReport": obj(
+        group=enum("day", "charger", "id_tag"),
+        items=array(obj(key={**STR, "description": "UTC day (YYYY-MM-DD), charger id or "
+                                                   "id tag"},
+                        energy_wh=INT, sessions=INT)),
+        total_energy_wh=INT,
+        running_sessions={**INT, "description": "running sessions the filter matched; "
+                                                "not counted until they stop"}),
 }
 
 RESPONSES: dict[int, str] = {
@@ -268,7 +287,7 @@ SIMULATOR_START = obj(
               "description": "HTTP Basic password, for a charger that has one"})
 SIMULATOR_START["additionalProperties"] = False
 PAGE_NOTE = ("An HTML shell: its script calls the REST API with the bearer token kept in "
-             "the browser's sessionStorage.")
+             "the browser's localStorage.")
 
 SPECS: dict[str, Spec] = {
     # health, openapi
@@ -300,7 +319,7 @@ SPECS: dict[str, Spec] = {
     # id tags
     "IdTagsHandler.get": Spec({200: page("IdTag")}, query=(
         query("q", STR, "substring of the id or the note, any case"),
-        query("status", TAG_STATUS, "only tags with this status"), limit(50), OFFSET),
+        query("status", TAG_STATUS, "only tags with this effective status"), limit(50), OFFSET),
         errors=(400,)),
     "IdTagsHandler.post": Spec({201: ref("IdTag")}, ref("NewIdTag"), errors=(400, 409)),
     "IdTagHandler.get": Spec({200: ref("IdTag")}, errors=(404,)),
@@ -351,12 +370,31 @@ SPECS: dict[str, Spec] = {
                                           errors=(400, 403, 404, 409, 413, 507)),
 
     # transactions
-    "TransactionsHandler.get": Spec({200: page("Transaction")}, query=(
-        CHARGER_Q, query("id_tag", STR, "only this id tag's"),
+    "TransactionsHandler.get": Spec({200: ref("TransactionPage")}, query=(
+        query("charger", STR, "only this charger's (any case)"),
+        query("id_tag", STR, "only this id tag's (any case)"),
+        query("q", STR, "a substring of the id tag or the charger id, any case"),
         query("since", TIME, "started at or after (RFC 3339)"),
         query("until", TIME, "started before (RFC 3339)"),
-        query("active", BOOL, "true: still open; false: stopped"), limit(50), OFFSET),
+        query("active", BOOL, "true: still open; false: stopped"),
+        query("sort", {**enum(*SORTS, *(f"-{name}" for name in SORTS)), "default": "-id"},
+              "order by this field; a leading - for descending"),
+        limit(50), OFFSET),
         errors=(400,)),
+    "EnergyReportHandler.get": Spec(
+        {200: {"application/json": {"schema": ref("EnergyReport")},
+               "text/csv": {"schema": STR}}},
+        query=(query("group", {**enum(*REPORT_GROUPS), "default": "day"},
+                     "day (UTC, by start), charger or id_tag (any case)"),
+               query("since", TIME, "started at or after (RFC 3339)"),
+               query("until", TIME, "started before (RFC 3339)"),
+               query("charger", STR, "only this charger's (any case)"),
+               query("id_tag", STR, "only this id tag's (any case)"),
+               query("format", {**enum("json", "csv"), "default": "json"},
+                     "csv: the items as CSV; cells starting with = + - @ get a leading '")),
+        errors=(400,),
+        note="Counts finished sessions' energy_wh; running sessions are left out (see "
+             "`running_sessions`)."),
     "TransactionHandler.get": Spec({200: ref("TransactionDetail")}, query=(query(
         "samples_limit", {"type": "integer", "minimum": 0, "maximum": 100000, "default": 1000},
         "meter samples to include"), query("newest", BOOL, "the last samples, not the first"),
@@ -398,6 +436,9 @@ SPECS: dict[str, Spec] = {
                                    "page shows what the API says about it."),
     "IdTagsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "TransactionsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "TransactionPageHandler.get": Spec(HTML, note=PAGE_NOTE + " Answers 200 for any id; the "
+                                       "page shows what the API says about it."),
+    "ReportsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "UsersPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "FilesPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "DashboardSocketHandler.open": Spec(

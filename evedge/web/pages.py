@@ -2,7 +2,7 @@
 
 The pages hold no data: each is a template (templates/) whose ES module
 (static/js/) calls the REST API with the bearer token the login page stored in
-sessionStorage, and listens on /ws/dashboard. So a page itself needs no
+localStorage (shared by the box's tabs), and listens on /ws/dashboard. So a page itself needs no
 authentication, and the API enforces roles whatever a page shows.
 """
 
@@ -38,7 +38,8 @@ class PageHandler(BaseHandler):
 
     def show(self, **values: Any) -> None:
         page = self.template.removesuffix(".html")
-        self.render(self.template, page=page, charger_id=values.pop("charger_id", ""), **values)
+        self.render(self.template, page=page, charger_id=values.pop("charger_id", ""),
+                    transaction_id=values.pop("transaction_id", ""), **values)
 
 
 class RootHandler(PageHandler):
@@ -90,6 +91,22 @@ class TransactionsPageHandler(PageHandler):
         self.show()
 
 
+class TransactionPageHandler(PageHandler):
+    template = "transaction.html"
+
+    def get(self, transaction_id: str) -> None:
+        """One transaction: its power and energy curve, duration and energy."""
+        self.show(transaction_id=transaction_id)
+
+
+class ReportsPageHandler(PageHandler):
+    template = "reports.html"
+
+    def get(self) -> None:
+        """Energy per day, per charger and per id tag, as charts and CSV."""
+        self.show()
+
+
 class UsersPageHandler(PageHandler):
     template = "users.html"
 
@@ -113,6 +130,8 @@ ROUTES = [
     (r"/ui/charger/([^/]+)/", ChargerPageHandler),
     (r"/ui/id-tags/", IdTagsPageHandler),
     (r"/ui/transactions/", TransactionsPageHandler),
+    (r"/ui/transaction/([0-9]{1,18})/", TransactionPageHandler),
+    (r"/ui/reports/", ReportsPageHandler),
     (r"/ui/users/", UsersPageHandler),
     (r"/ui/files/", FilesPageHandler),
 ]

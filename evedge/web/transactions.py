@@ -10,10 +10,13 @@ class TransactionsHandler(ApiHandler):
     permissions = {"GET": "viewer"}
 
     def get(self) -> None:
-        """Transactions, newest first: ?charger=&id_tag=&since=&until=&active=&limit=&offset="""
+        """Transactions, newest first unless ?sort= says otherwise, with totals for the filter:
+        ?charger=&id_tag=&q=&since=&until=&active=&sort=&limit=&offset="""
         self.send_json(read_models.list_transactions(
             charger=self.get_query_argument("charger", None),
             id_tag=self.get_query_argument("id_tag", None),
+            q=self.get_query_argument("q", None),
+            sort=self.get_query_argument("sort", None),
             since=self.time_argument("since"),
             until=self.time_argument("until"),
             active=self.bool_argument("active"),

@@ -3,12 +3,22 @@
 // Rejected is an error notice, an API error names what was wrong.
 
 import { get, post } from "./api.js";
+import { followStart, newestTransaction } from "./start-followup.js";
+import { tagWarning } from "./tag-check.js";
 import { ask, busy, confirmed, h, notify } from "./ui.js";
 
 const GOOD = new Set(["Accepted", "Scheduled", "Unlocked", "RebootRequired"]);
 const enc = encodeURIComponent;
 
 export const commandPath = (chargerId, slug) => `/api/chargers/${enc(chargerId)}/${slug}/`;
+
+/** Fires "sent" (detail: {chargerId, slug}) after every command, answered or not: the
+ *  charger page refreshes its command log and timeline. */
+export const commands = new EventTarget();
+
+function sent(chargerId, slug) {
+  commands.dispatchEvent(new CustomEvent("sent", { detail: { chargerId, slug } }));
+}
 
 /** Show a charger's answer; returns it. */
 export function report(what, answer) {
@@ -20,12 +30,19 @@ export function report(what, answer) {
 
 /** Send one OCPP command (slug as in /api/chargers/<id>/<slug>/) and report the answer. */
 export function command(chargerId, slug, body, what, button = null) {
-  return busy(button, async () => report(what, await post(commandPath(chargerId, slug), body)));
+  return busy(button, async () => {
+    try {
+      return report(what, await post(commandPath(chargerId, slug), body));
+    } finally {
+      sent(chargerId, slug);
+    }
+  });
 }
 
 async function tagList() {
   const list = h("datalist", { id: "known-tags" });
   try {
+    // Effective status: an Accepted tag past its expiry date is not suggested.
     const tags = await get("/api/id-tags/?status=Accepted&limit=200");
     for (const tag of tags.items) list.append(h("option", { value: tag.id_tag }));
   } catch {
@@ -34,6 +51,11 @@ async function tagList() {
   return list;
 }
 
+/**
+ * Remote start with an id tag (typed, or from a USB RFID desk reader: the number and
+ * Enter). A tag the box would refuse is named before anything is sent; after the
+ * charger's Accepted, the follow-up says whether a session started (start-followup.js).
+ */
 export async function remoteStart(charger, connectorId, button = null) {
   const values = await ask({
     title: `Start charging: ${charger.id}`,
@@ -41,12 +63,22 @@ export async function remoteStart(charger, connectorId, button = null) {
     fields: [{ name: "id_tag", label: "ID tag", required: true, list: "known-tags" }],
     ok: "Start charging",
     extra: await tagList(),
+    check: (current) => tagWarning(current.id_tag.trim()),
   });
   if (!values) return undefined;
+  const idTag = values.id_tag.trim();
+  const prefix = `Remote start on ${charger.id}, connector ${connectorId}`;
   return busy(button, async () => {
-    const answer = await post(`/api/chargers/start/${enc(charger.id)}/`,
-                              { connector_id: connectorId, id_tag: values.id_tag.trim() });
-    notify(`Remote start on ${charger.id}, connector ${connectorId}: ${answer.status}`);
+    const after = await newestTransaction(charger.id);
+    let answer;
+    try {
+      answer = await post(`/api/chargers/start/${enc(charger.id)}/`,
+                          { connector_id: connectorId, id_tag: idTag });
+    } finally {
+      sent(charger.id, "remote-start");
+    }
+    followStart({ chargerId: charger.id, connectorId, idTag, after, prefix,
+                  key: `start/${charger.id}/${connectorId}` });
     return answer;
   });
 }

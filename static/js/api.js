@@ -1,14 +1,31 @@
-// The REST API, called with this browser tab's bearer token.
+// The REST API, called with the login's bearer token.
 //
-// Tokens live in sessionStorage (gone when the tab closes, never in a cookie or a URL).
-// The access token is refreshed through /api/auth/refresh/ a minute before it expires;
-// a 401 from the API ends the session and sends the user back to the login page.
+// The tokens live in localStorage (never in a cookie or a URL), so that every tab of the
+// box shares one login: a charger page opened from a bookmark or a sticker's QR code in a
+// new tab is logged in already. The access token is refreshed through /api/auth/refresh/ a
+// minute before it expires. Rotation is coordinated across tabs (locks.js): the box ends
+// the whole login when a rotated-out refresh token comes back, so two tabs must never both
+// rotate the same one. Another tab's new tokens arrive through the storage event; a logout
+// in one tab (the key removed) sends every tab to the login page. A 401 from the API ends
+// the session and leads to the login page, which comes back here afterwards (?next=).
+
+import { noteServerDate, serverNow } from "./clock.js";
+import { withLock } from "./locks.js";
+import { loginUrl } from "./nav.js";
 
 const KEY = "evedge.session";
 const REFRESH_MARGIN_MS = 60_000;
-const listeners = new Set();
+const RETRY_MS = 10_000;           // a refresh that failed on the network is tried again
+const REFRESH_TIMEOUT_MS = 10_000;
+// After a rotation the lock is held this long: localStorage reaches the other tabs'
+// processes asynchronously, and the next tab in the lock must read the new tokens.
+const PROPAGATE_MS = 300;
+const tokenListeners = new Set();
+const networkListeners = new Set();
 let refreshing = null;
 let timer = null;
+let lastAccess = null;
+let loggingOut = false; // this tab logs out: it goes to the plain login page itself
 
 export class ApiError extends Error {
   constructor(status, body) {
@@ -21,29 +38,60 @@ export class ApiError extends Error {
 
 export function session() {
   try {
-    return JSON.parse(sessionStorage.getItem(KEY));
+    return JSON.parse(localStorage.getItem(KEY));
   } catch {
     return null;
   }
 }
 
+function tokensChanged(current) {
+  scheduleRefresh();
+  if (!current || current.access === lastAccess) return;
+  lastAccess = current.access;
+  for (const listener of tokenListeners) listener(current);
+}
+
 export function saveSession(values) {
   const merged = { ...(session() || {}), ...values };
-  sessionStorage.setItem(KEY, JSON.stringify(merged));
-  scheduleRefresh();
-  for (const listener of listeners) listener(merged);
+  localStorage.setItem(KEY, JSON.stringify(merged));
+  tokensChanged(merged);
   return merged;
 }
 
-/** Call `listener(session)` whenever the tokens change (the live socket re-authenticates). */
+/** Call `listener(session)` whenever the access token changes (the live socket re-authenticates). */
 export function onTokens(listener) {
-  listeners.add(listener);
+  tokenListeners.add(listener);
 }
 
-export function toLogin() {
-  sessionStorage.removeItem(KEY);
-  if (location.pathname !== "/ui/") location.assign("/ui/");
+/** Call `listener(reachable)` after each request: false when the box did not answer. */
+export function onNetwork(listener) {
+  networkListeners.add(listener);
 }
+
+function reachable(yes) {
+  for (const listener of networkListeners) listener(yes);
+}
+
+function leave() {
+  clearTimeout(timer);
+  if (!loggingOut && location.pathname !== "/ui/") {
+    location.assign(loginUrl(location.pathname + location.search + location.hash));
+  }
+}
+
+/** End this browser's session (every tab) and go to the login page. */
+export function toLogin() {
+  localStorage.removeItem(KEY);
+  leave();
+}
+
+// Another tab refreshed the tokens (adopt them) or logged out (follow it).
+window.addEventListener("storage", (event) => {
+  if (event.key !== KEY && event.key !== null) return; // null: the whole storage was cleared
+  const current = session();
+  if (!current || !current.access) leave();
+  else tokensChanged(current);
+});
 
 function expiresAt(token) {
   try {
@@ -54,33 +102,53 @@ function expiresAt(token) {
   }
 }
 
-function scheduleRefresh() {
+function scheduleRefresh(delay = null) {
   clearTimeout(timer);
   const current = session();
   if (!current || !current.access) return;
-  const wait = Math.max(1_000, expiresAt(current.access) - Date.now() - REFRESH_MARGIN_MS);
-  timer = setTimeout(() => refreshTokens().catch(toLogin), Math.min(wait, 2 ** 31 - 1));
+  // The token's expiry is on the box's clock: a tablet whose clock is off still refreshes
+  // in time (clock.js).
+  const wait = delay ?? Math.max(1_000, expiresAt(current.access) - serverNow() - REFRESH_MARGIN_MS);
+  timer = setTimeout(() => refreshTokens().catch(refreshFailed), Math.min(wait, 2 ** 31 - 1));
 }
 
-/** New access and refresh tokens (one request at a time, however many callers). */
-export function refreshTokens() {
+function refreshFailed(error) {
+  if (error.status === 0) scheduleRefresh(RETRY_MS); // the box is unreachable: keep the login
+  else toLogin();
+}
+
+/**
+ * New access and refresh tokens, unless another tab got them meanwhile (one request per
+ * tab at a time, one rotation per refresh token across the tabs). `stale` is an access
+ * token the box refused: it is replaced even when it has not expired yet.
+ */
+export function refreshTokens(stale = null) {
   if (!refreshing) {
-    refreshing = doRefresh().finally(() => { refreshing = null; });
+    refreshing = withLock("refresh", () => rotate(stale)).finally(() => { refreshing = null; });
   }
   return refreshing;
 }
 
-async function doRefresh() {
-  const current = session();
+async function rotate(stale) {
+  const current = session(); // read inside the lock: the tab before us may have rotated
   if (!current || !current.refresh) throw new ApiError(401, { error: "not logged in" });
-  const response = await fetch("/api/auth/refresh/", {
+  const fresh = current.access !== stale
+    && expiresAt(current.access) - serverNow() > REFRESH_MARGIN_MS;
+  if (fresh) {
+    tokensChanged(current);
+    return current;
+  }
+  const response = await send("/api/auth/refresh/", {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify({ refresh: current.refresh }),
+    signal: AbortSignal.timeout(REFRESH_TIMEOUT_MS),
   });
   const body = await readBody(response);
   if (!response.ok) throw new ApiError(response.status, body);
-  return saveSession({ access: body.access, refresh: body.refresh });
+  const saved = saveSession({ access: body.access, refresh: body.refresh });
+  await new Promise((resolve) => { setTimeout(resolve, PROPAGATE_MS); });
+  return saved;
 }
 
 async function freshAccess() {
@@ -89,7 +157,7 @@ async function freshAccess() {
     toLogin();
     throw new ApiError(401, { error: "not logged in" });
   }
-  if (expiresAt(current.access) - Date.now() < REFRESH_MARGIN_MS) {
+  if (expiresAt(current.access) - serverNow() < REFRESH_MARGIN_MS) {
     return (await refreshTokens()).access;
   }
   return current.access;
@@ -102,6 +170,20 @@ async function readBody(response) {
   } catch {
     return { error: text.slice(0, 200) || response.statusText };
   }
+}
+
+/** fetch(), with "the box does not answer" as an ApiError of status 0. */
+async function send(path, init) {
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch {
+    reachable(false);
+    throw new ApiError(0, { error: "the box does not answer; check the network" });
+  }
+  reachable(true);
+  noteServerDate(response.headers.get("Date"));
+  return response;
 }
 
 /**
@@ -118,12 +200,7 @@ export async function api(method, path, body, options = {}) {
     headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  let response;
-  try {
-    response = await fetch(path, init);
-  } catch {
-    throw new ApiError(0, { error: "the box does not answer; check the network" });
-  }
+  const response = await send(path, init);
   if (response.status === 401) {
     toLogin();
     throw new ApiError(401, await readBody(response));
@@ -141,7 +218,7 @@ export const patch = (path, body) => api("PATCH", path, body);
 export const del = (path) => api("DELETE", path);
 
 async function startSession(path, credentials) {
-  const response = await fetch(path, {
+  const response = await send(path, {
     method: "POST",
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(credentials),
@@ -157,26 +234,17 @@ export function login(username, password) {
   return startSession("/api/auth/login/", { username, password });
 }
 
-/** Create the box's first admin with the setup code from the server's log, and log in. */
+/** Create the first admin of an empty box with the setup code it printed; logs in. */
 export function registerFirstAdmin(username, password, setupCode) {
   return startSession("/api/auth/register/", { username, password, setup_code: setupCode });
 }
 
-/** Whether the box still has no admin (GET /api/auth/setup/, no token needed). */
-export async function setupRequired() {
-  try {
-    const response = await fetch("/api/auth/setup/");
-    const body = await readBody(response);
-    return Boolean(response.ok && body && body.setup_required);
-  } catch {
-    return false;
-  }
-}
-
-/** End the login session on the box (both tokens stop working), then leave. */
+/** End the login on the box (both tokens stop working) and in every tab, then leave. */
 export async function logout() {
   const current = session();
+  loggingOut = true;
   clearTimeout(timer);
+  localStorage.removeItem(KEY); // the other tabs follow through the storage event
   if (current && current.access) {
     try {
       await fetch("/api/auth/logout/", {
@@ -184,12 +252,14 @@ export async function logout() {
         headers: { "Content-Type": "application/json",
                    Authorization: `Bearer ${current.access}` },
         body: JSON.stringify({ refresh: current.refresh }),
+        signal: AbortSignal.timeout(REFRESH_TIMEOUT_MS),
       });
     } catch {
       // Offline: the tokens still expire on their own.
     }
   }
-  toLogin();
+  location.assign("/ui/");
 }
 
+lastAccess = (session() || {}).access || null;
 scheduleRefresh();

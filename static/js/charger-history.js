@@ -2,6 +2,7 @@
 // charging profiles, received diagnostics files and the command log.
 
 import { command } from "./actions.js";
+import { requestSummary } from "./charger-timeline.js";
 import { api, get } from "./api.js";
 import { bytes, kwh, time } from "./format.js";
 import { can } from "./shell.js";
@@ -11,7 +12,7 @@ export async function loadHistory(chargerId) {
   const enc = encodeURIComponent(chargerId);
   const recent = await get(`/api/transactions/?charger=${enc}&limit=10`);
   replace($("#recent"), table([
-    { label: "Id", value: (t) => String(t.id), num: true },
+    { label: "Id", value: (t) => h("a", { href: `/ui/transaction/${t.id}/` }, String(t.id)), num: true },
     { label: "Connector", value: (t) => String(t.connector_id), num: true },
     { label: "ID tag", value: (t) => t.id_tag },
     { label: "Started", value: (t) => time(t.start_time) },
@@ -44,8 +45,10 @@ async function loadCommandLog(enc) {
     { label: "Sent", value: (e) => time(e.sent_at) },
     { label: "By", value: (e) => e.username },
     { label: "Command", value: (e) => e.action },
+    { label: "Request", value: (e) => h("code", {}, requestSummary(e.request) || "–") },
     { label: "Outcome", value: (e) => e.outcome },
-    { label: "Answer", value: (e) => (e.response && e.response.status) || "" },
+    { label: "Answer", value: (e) => (e.response && typeof e.response === "object"
+      ? (e.response.status || requestSummary(e.response)) : e.response) || "" },
   ], log.items, { empty: "No commands sent yet.", caption: "Command log" }));
 }
 

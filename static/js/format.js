@@ -1,5 +1,7 @@
 // How numbers, times and statuses are shown.
 
+import { serverNow } from "./clock.js";
+
 export function kw(watts) {
   return watts === null || watts === undefined ? "–" : `${(watts / 1000).toFixed(1)} kW`;
 }
@@ -16,7 +18,7 @@ export function time(iso) {
 
 export function ago(iso) {
   if (!iso) return "never";
-  const seconds = Math.round((Date.now() - new Date(iso).getTime()) / 1000);
+  const seconds = Math.round((serverNow() - new Date(iso).getTime()) / 1000);
   if (seconds < 5) return "just now";
   if (seconds < 90) return `${seconds} s ago`;
   if (seconds < 5400) return `${Math.round(seconds / 60)} min ago`;
@@ -53,9 +55,31 @@ export function statusKind(status) {
   return STATUS_KIND[status] || "plain";
 }
 
-export const nowIso = () => new Date().toISOString();
+export const nowIso = () => new Date(serverNow()).toISOString();
 
 /** A datetime-local input's value (local time) as RFC 3339 UTC, or null when empty. */
 export function fromLocalInput(value) {
   return value ? new Date(value).toISOString() : null;
+}
+
+/** A length of time: "45 s", "12 min", "2 h 05 min", "3 d 4 h". */
+export function duration(ms) {
+  if (ms === null || ms === undefined || Number.isNaN(ms)) return "–";
+  const seconds = Math.max(0, Math.round(ms / 1000));
+  if (seconds < 90) return `${seconds} s`;
+  const minutes = Math.round(seconds / 60);
+  if (minutes < 120) return `${minutes} min`;
+  const hours = Math.floor(minutes / 60);
+  if (hours < 48) return `${hours} h ${String(minutes % 60).padStart(2, "0")} min`;
+  return `${Math.floor(hours / 24)} d ${hours % 24} h`;
+}
+
+/** A time as "14:03:12" today, or "24/11, 14:03" another day. */
+export function shortTime(iso) {
+  if (!iso) return "–";
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  const today = new Date().toDateString() === date.toDateString();
+  return today ? date.toLocaleTimeString()
+    : date.toLocaleString([], { day: "2-digit", month: "2-digit", hour: "2-digit", minute: "2-digit" });
 }

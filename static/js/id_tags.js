@@ -18,7 +18,7 @@ async function load(at = offset) {
   $("#tag-count").textContent = `${page.total} tag(s)`;
   replace($("#tag-table"), table([
     { label: "ID tag", value: (t) => h("code", {}, t.id_tag) },
-    { label: "Status", value: (t) => h("span", { class: `badge ${statusKind(t.status)}` }, t.status) },
+    { label: "Status", value: statusCell },
     { label: "Expires", value: (t) => (t.expiry_date ? time(t.expiry_date) : "never") },
     { label: "Parent", value: (t) => t.parent_id_tag || "–" },
     { label: "Max. sessions", value: (t) => String(t.max_active_transactions ?? "–"), num: true },
@@ -26,6 +26,15 @@ async function load(at = offset) {
     ...(can("operator") ? [{ label: "Actions", value: tagActions }] : []),
   ], page.items, { empty: "No tag matches.", caption: "ID tags" }));
   pager($("#tag-pager"), page, (next) => load(next).catch(showError));
+}
+
+/** The status a charger is told (an Accepted tag past its expiry is Expired), and the
+ *  status as set when that differs. */
+function statusCell(tag) {
+  const effective = tag.effective_status || tag.status;
+  return [h("span", { class: `badge ${statusKind(effective)}`, dataset: { status: effective } }, effective),
+          effective !== tag.status
+            ? h("span", { class: "small muted" }, ` (set ${tag.status}; expired ${time(tag.expiry_date)})`) : ""];
 }
 
 function tagActions(tag) {

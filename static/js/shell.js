@@ -2,6 +2,7 @@
 // and the role-aware parts of the page (the API enforces roles anyway).
 
 import { get, logout, saveSession, session, toLogin } from "./api.js";
+import "./connection.js"; // the connection-lost banner, on every page
 import { $ } from "./ui.js";
 
 const RANK = { viewer: 0, operator: 1, admin: 2 };

@@ -3,6 +3,7 @@
 // than one field (boot, transaction start/stop) refetch that charger from the API.
 
 import { get } from "./api.js";
+import { serverNow } from "./clock.js";
 import { nowIso } from "./format.js";
 import { showError } from "./ui.js";
 
@@ -22,6 +23,16 @@ function normalise(charger) {
   return charger;
 }
 
+/** A snapshot has no last meter readings (only the detail has): keep the ones known. */
+function keepDetail(charger, before) {
+  if (!before) return charger;
+  for (const connector of charger.connectors) {
+    const old = before.connectors.find((c) => c.connector_id === connector.connector_id);
+    if (old && old.last_meter && !("last_meter" in connector)) connector.last_meter = old.last_meter;
+  }
+  return charger;
+}
+
 export class ChargerStore {
   /** onChange(ids): ids is a Set of changed charger ids, or null when all changed. */
   constructor(onChange, { only = null } = {}) {
@@ -35,7 +46,8 @@ export class ChargerStore {
 
   load(chargers) {
     const wanted = this.only ? chargers.filter((c) => c.id === this.only) : chargers;
-    this.byId = new Map(wanted.map((c) => [c.id, normalise(c)]));
+    const before = this.byId;
+    this.byId = new Map(wanted.map((c) => [c.id, keepDetail(normalise(c), before.get(c.id))]));
     this.onChange(null);
   }
 
@@ -68,6 +80,9 @@ export class ChargerStore {
       charger.disconnected_at = charger.last_seen;
     } else if (event.type === "connector.status") {
       this.setStatus(charger, event);
+      // The event carries no info text and no charger timestamp: a fault's details
+      // (what the attention strip shows) come from the record.
+      if (event.status === "Faulted") this.refetch(charger.id);
     } else if (event.type === "meter") {
       return this.setMeter(charger, event);
     }
@@ -83,6 +98,7 @@ export class ChargerStore {
     }
     connector.status = event.status;
     connector.error_code = event.error_code;
+    connector.info = "";
     connector.status_at = charger.last_seen;
   }
 
@@ -98,7 +114,7 @@ export class ChargerStore {
     if (event.session_energy_wh !== null && event.session_energy_wh !== undefined) {
       tx.energy_wh = event.session_energy_wh;
     }
-    tx.updated = Date.now();
+    tx.live_meter_at = serverNow();
     if (this.onMeter) this.onMeter(charger, tx, event);
     return true;
   }
