@@ -20,6 +20,7 @@ from typing import Any, Callable, Hashable, Protocol
 log = logging.getLogger(__name__)
 
 Subscriber = Callable[[str], None]
+Observer = Callable[[str, dict], None]
 
 # kind -> (fields every event of that kind carries, optional fields). The browser's list
 # (static/js/store.js and dashboard.js) must be a subset (tests/test_events.py).
@@ -62,6 +63,7 @@ class Broadcaster:
         self._interval = interval
         self._max_batch = max_batch
         self._subscribers: dict[int, Subscriber] = {}
+        self._observers: list[Observer] = []
         self._pending: dict[Hashable, dict[str, Any]] = {}
         self._next_id = 0
         self._scheduled: asyncio.TimerHandle | None = None
@@ -75,15 +77,33 @@ class Broadcaster:
     def unsubscribe(self, token: int) -> None:
         self._subscribers.pop(token, None)
 
+    def observe(self, observer: Observer) -> None:
+        """Call ``observer(kind, data)`` for every event, synchronously, whether or not a
+        dashboard listens: for parts of evedge that react to what chargers do (load
+        management). It must be quick and must not raise."""
+        self._observers.append(observer)
+
     @property
     def subscriber_count(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def wanted(self) -> bool:
+        """Whether anything listens (an event costs nothing to skip when not)."""
+        return bool(self._subscribers or self._observers)
+
     def publish(self, kind: str, key: Hashable | None = None, **data: Any) -> None:
         """Queue an event; with ``key``, a later event with the same key replaces it."""
-        if not self._subscribers:
+        if not self._subscribers and not self._observers:
             return
         check_event(kind, data)
+        for observer in self._observers:
+            try:
+                observer(kind, data)
+            except Exception:
+                log.exception("an event observer failed on %s", kind)
+        if not self._subscribers:
+            return
         if len(self._pending) >= self._max_batch:
             self.dropped += 1
             return
@@ -95,7 +115,7 @@ class Broadcaster:
     def publish_when_committed(self, committer: Committer, kind: str,
                                key: Hashable | None = None, **data: Any) -> None:
         """Publish once what was written so far is committed; drop it if the commit fails."""
-        if self._subscribers:
+        if self.wanted:
             committer.when_committed(lambda: self.publish(kind, key, **data), _nothing)
 
     def flush(self) -> None:
@@ -118,6 +138,7 @@ class Broadcaster:
             self._scheduled.cancel()
             self._scheduled = None
         self._subscribers.clear()
+        self._observers.clear()
         self._pending.clear()
 
 

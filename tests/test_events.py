@@ -54,3 +54,16 @@ async def test_publish_checks_the_kind_and_counts_what_it_drops():
     events.flush()
     assert len(frames) == 1 and '"CP-0"' in frames[0] and '"CP-2"' not in frames[0]
     events.close()
+
+
+async def test_observers_see_every_event_whether_or_not_a_dashboard_listens():
+    events = Broadcaster()
+    seen: list[tuple[str, dict]] = []
+    events.observe(lambda kind, data: seen.append((kind, dict(data))))
+    assert events.wanted and events.subscriber_count == 0
+    events.publish("charger.connected", charger_id="CP-1")
+    events.observe(lambda kind, data: 1 / 0)  # a failing observer is logged, not fatal
+    events.publish("charger.disconnected", charger_id="CP-1")
+    assert seen == [("charger.connected", {"charger_id": "CP-1"}),
+                    ("charger.disconnected", {"charger_id": "CP-1"})]
+    events.close()

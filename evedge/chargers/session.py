@@ -109,7 +109,7 @@ class ChargePointSession(Dispatcher):
         transaction_id = report.transaction_id
         if transaction_id is not None:
             self._meter_starts[transaction_id] = report.meter_start
-        if self._events.subscriber_count:
+        if self._events.wanted:
             readings = meter_readings.latest_readings(meter_value)
             self.publish("meter", key=("meter", self.id, connector_id), charger_id=self.id,
                          connector_id=connector_id, transaction_id=transaction_id,
