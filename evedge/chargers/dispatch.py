@@ -53,7 +53,7 @@ from ocpp.v16.enums import Action
 from ..domain import charging
 from ..domain.policy import Policy
 from ..events import Broadcaster
-from ..storage.group_commit import GroupCommit
+from ..storage.group_commit import CommitFailed, GroupCommit, StorageError
 from ..timeutil import utcnow
 from . import protocol, tolerance
 
@@ -66,6 +66,7 @@ _READ_ONLY = frozenset({Action.heartbeat.value, Action.authorize.value})
 _SINGLE_WRITE = frozenset({Action.meter_values.value})
 
 Send = Callable[[str | bytes], bool]
+TRACEBACK_EVERY = 60.0  # seconds between full tracebacks logged for one charger
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,7 @@ class Dispatcher(ChargePoint):
         self._queue: asyncio.Queue | None = None
         self._held: list[tuple[str, Hashable | None, dict[str, Any]]] | None = None
         self._repairs_seen: set[tuple[str, str, str]] | None = None
+        self._last_traceback = -TRACEBACK_EVERY
 
     @property
     def _response_queue(self) -> asyncio.Queue:
@@ -207,8 +209,11 @@ class Dispatcher(ChargePoint):
         except OCPPError as error:
             self._write(protocol.call_error_frame(unique_id, error))
             return
-        except Exception:
-            log.exception("%s: %s failed", self.id, action)
+        except CommitFailed:  # the committer logged why, once
+            self._write(protocol.call_error_frame(unique_id, InternalError()))
+            return
+        except Exception as exc:
+            self._log_failure(action, exc)
             self._write(protocol.call_error_frame(unique_id, InternalError()))
             return
         finally:
@@ -217,6 +222,21 @@ class Dispatcher(ChargePoint):
         self._committer.when_committed(
             lambda: self._answer(frame, route, kwargs, held),
             lambda: self._write(protocol.call_error_frame(unique_id, InternalError())))
+
+    def _log_failure(self, action: str, exc: Exception) -> None:
+        """A handler failed: a storage error is one line with its cause; anything else gets
+        its traceback, at most once per ``TRACEBACK_EVERY`` seconds per charger (a broken
+        charger must not fill the journal), one line otherwise."""
+        if isinstance(exc, StorageError):
+            log.error("%s: %s could not be stored (%s: %s)", self.id, action,
+                      type(exc).__name__, exc)
+            return
+        now = time.monotonic()
+        if now - self._last_traceback >= TRACEBACK_EVERY:
+            self._last_traceback = now
+            log.exception("%s: %s failed", self.id, action)
+        else:
+            log.error("%s: %s failed again (%s: %s)", self.id, action, type(exc).__name__, exc)
 
     def _check_connector(self, payload: dict) -> None:
         """connectorId within 0..max_connector_id: the schemas allow any integer, and a

@@ -12,7 +12,7 @@ import asyncio
 import logging
 from typing import Callable, TypeVar
 
-from peewee import Database
+from peewee import Database, DatabaseError, SqliteDatabase
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -20,6 +20,10 @@ T = TypeVar("T")
 
 class CommitFailed(Exception):
     """The batch a write belonged to was rolled back; nothing of it was acknowledged."""
+
+
+# What a failing statement raises, whatever the database (for callers outside storage/).
+StorageError = DatabaseError
 
 
 class GroupCommit:
@@ -35,7 +39,15 @@ class GroupCommit:
     transaction open it runs ``ok`` at once. ``work`` must be synchronous: an
     ``await`` inside the transaction would let other coroutines' writes
     interleave with it (docs/conventions.md §7).
+
+    The write lock is never waited for on the event loop (the loop's connection has a
+    busy timeout of 0): when another process holds it (a backup, an admin's ``sqlite3``
+    session), ``BEGIN`` fails at once, the work of that moment gets ``CommitFailed``
+    (the charger an InternalError, it retries), and ``BEGIN`` is tried again after
+    ``RETRY_BEGIN`` seconds; a failed ``BEGIN`` or ``COMMIT`` leaves the committer usable.
     """
+
+    RETRY_BEGIN = 0.1  # seconds between attempts to begin while the write lock is taken
 
     def __init__(self, db: Database, window: float = 0.0):
         self._db = db
@@ -43,16 +55,27 @@ class GroupCommit:
         self._txn = None
         self._rows: dict[str, list[tuple]] = {}
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
-        self.failed_batches = 0  # consecutive batches whose commit failed
+        self.failed_batches = 0  # consecutive batches whose commit (or begin) failed
+        self._retry_at = 0.0     # loop time before which BEGIN is not tried again
+        if isinstance(db, SqliteDatabase):
+            db.execute_sql("PRAGMA busy_timeout = 0")
 
     @property
     def in_transaction(self) -> bool:
         return self._txn is not None
 
     def _begin(self) -> None:
-        self._txn = self._db.atomic()
-        self._txn.__enter__()
         loop = asyncio.get_running_loop()
+        if self._retry_at and loop.time() < self._retry_at:
+            raise CommitFailed("the database's write lock is held elsewhere")
+        txn = self._db.atomic()
+        try:
+            txn.__enter__()
+        except Exception as exc:
+            self._retry_at = loop.time() + self.RETRY_BEGIN
+            self._failed(exc, 0)
+            raise CommitFailed(f"the database cannot begin a transaction ({exc})") from None
+        self._txn, self._retry_at = txn, 0.0
         if self._window > 0:
             loop.call_later(self._window, self.flush)
         else:
@@ -140,7 +163,7 @@ class GroupCommit:
     def _failed(self, exc: Exception, answers: int) -> None:
         """One log line per failure episode, with the cause; the rest are counted."""
         if not self.failed_batches:
-            log.error("database commit failed (%s: %s); answers become errors until a commit "
+            log.error("database write failed (%s: %s); answers become errors until a commit "
                       "succeeds (%d in this batch)", type(exc).__name__, exc, answers)
             log.debug("commit failure", exc_info=exc)
         self.failed_batches += 1
