@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass, field
 
 from .chargers import protocol
+from .chargers.charger_auth import ChargerPasswords
 from .chargers.commands import Commands
 from .chargers.dispatch import SessionContext
 from .chargers.registry import ConnectedChargers
@@ -81,7 +82,7 @@ async def build_services(config: Config) -> Services:
         command_timeout=config.command_timeout,
         max_connector_id=config.max_connector_id,
         strict_validation=config.strict_validation)
-    chargers = ConnectedChargers(context, accounts.check_password,
+    chargers = ConnectedChargers(context, ChargerPasswords(accounts.check_password),
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
     services = Services(

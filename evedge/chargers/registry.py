@@ -17,6 +17,7 @@ from typing import Awaitable, Callable, Iterator
 from .. import errors
 from ..domain import charging
 from ..timeutil import utcnow
+from .charger_auth import ChargerPasswords
 from .dispatch import Send, SessionContext
 from .session import ChargePointSession
 
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 
 Close = Callable[[int, str], None]
 Probe = Callable[[float], Awaitable[bool]]
-CheckPassword = Callable[[str, str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,10 @@ class ConnectedChargers:
     the site network, with a live charger on that id, is refused before the upgrade.
     """
 
-    def __init__(self, context: SessionContext, check_password: CheckPassword,
+    def __init__(self, context: SessionContext, passwords: ChargerPasswords,
                  takeover_probe_timeout: float = 3.0):
         self.context = context
-        self._check_password = check_password
+        self.passwords = passwords
         self._probe_timeout = takeover_probe_timeout
         self._live: dict[str, _Live] = {}
         self._sessions: dict[str, ChargePointSession] = {}
@@ -65,14 +65,15 @@ class ConnectedChargers:
 
     # --- the lifecycle of one connection ---------------------------------------------------
 
-    async def admit(self, charger_id: str, password: tuple[str, str] | None,
+    async def admit(self, charger_id: str, password: tuple[str, bytes] | None,
                     remote_ip: str | None = None) -> Admission:
         """Decide, before the WebSocket upgrade, whether a charger may connect.
 
         ``password`` is the HTTP Basic (user, password) pair of OCPP 1.6 security
         profile 1, or None. Raises NotFound (unknown id, admission ``reject``),
-        Unauthorized (the charger has a password and did not give it) or Conflict
-        (the id is connected, alive, and the newcomer did not prove the password).
+        Unauthorized (the charger has a password and did not give it), Conflict (the id
+        is connected, alive, and the newcomer did not prove the password),
+        TooManyRequests (failures from this charger id or address) or Busy.
         """
         admitted = self.context.committer.run(
             lambda: charging.admit_charger(charger_id, self.context.policy, utcnow()))
@@ -82,7 +83,7 @@ class ConnectedChargers:
         status, password_hash = admitted
         authenticated = False
         if password_hash is not None:
-            if not await self._password_ok(charger_id, password, password_hash):
+            if not await self.passwords.verify(charger_id, password, password_hash, remote_ip):
                 log.warning("charger %s failed HTTP Basic authentication from %s", charger_id,
                             remote_ip)
                 raise errors.Unauthorized("charger authentication failed")
@@ -99,13 +100,6 @@ class ConnectedChargers:
         """Whether a connection for this id is open and answers a ping in time."""
         live = self._live.get(charger_id)
         return live is not None and await live.probe(self._probe_timeout)
-
-    async def _password_ok(self, charger_id: str, given: tuple[str, str] | None,
-                           password_hash: str) -> bool:
-        """OCPP 1.6 security profile 1: Basic auth, username = charge point id."""
-        if given is None or given[0] != charger_id:
-            return False
-        return await self._check_password(given[1], password_hash)
 
     def connect(self, charger_id: str, send: Send, close: Close, probe: Probe,
                 admission: Admission, remote_ip: str | None = None) -> ChargePointSession:

@@ -106,13 +106,13 @@ class Accounts:
 
     # --- helpers ------------------------------------------------------------------------
 
-    async def hash_password(self, password: str) -> str:
+    async def hash_password(self, password: str | bytes) -> str:
         """bcrypt on the bounded pool (also used for charger passwords); errors.Busy (503)
         when its queue is full."""
         return await self._pool.run(credentials.hash_password, password,
                                     self._config.bcrypt_rounds)
 
-    async def check_password(self, password: str, hashed: str | None) -> bool:
+    async def check_password(self, password: str | bytes, hashed: str | None) -> bool:
         """bcrypt check on the bounded pool (user and charger passwords); errors.Busy (503)
         when its queue is full."""
         return await self._pool.run(credentials.check_password, password,

@@ -64,11 +64,29 @@ def record(action: str, charger_id: str, body: Body, response: Body) -> None:
             recorder(charger_id, body, response)
 
 
+# Configuration keys the 1.6 security whitepaper makes write-only: a charger must not give
+# them back, and evedge never shows them either (charger detail, command log, logs).
+WRITE_ONLY_KEYS = frozenset({"AuthorizationKey"})
+HIDDEN = "(write-only: not kept)"
+
+
+def redacted(action: str, body: Body) -> Body:
+    """``body`` (a request or an answer) with the values of write-only keys hidden, as the
+    command log keeps it."""
+    if action == "ChangeConfiguration" and body.get("key") in WRITE_ONLY_KEYS:
+        return {**body, "value": HIDDEN}
+    if action == "GetConfiguration" and body.get("configuration_key"):
+        return {**body, "configuration_key": [
+            {**item, "value": HIDDEN} if item.get("key") in WRITE_ONLY_KEYS else item
+            for item in body["configuration_key"]]}
+    return body
+
+
 def _configuration(charger_id: str, body: Body, response: Body) -> None:
     charger = Charger.get_by_id(charger_id)
     known = {} if not body.get("key") else stored_configuration(charger)
     for item in response.get("configuration_key") or ():
-        known[item["key"]] = {"value": item.get("value"), "readonly": item.get("readonly")}
+        known[item["key"]] = _entry(item["key"], item.get("value"), item.get("readonly"))
     for key in response.get("unknown_key") or ():
         known.pop(key, None)
     charger.configuration = json.dumps(known, sort_keys=True)
@@ -81,12 +99,18 @@ def _change_configuration(charger_id: str, body: Body, response: Body) -> None:
     charger = Charger.get_by_id(charger_id)
     known = stored_configuration(charger)
     entry = known.get(body["key"], {"readonly": False})
-    entry["value"] = body["value"]
+    entry.update(_entry(body["key"], body["value"], entry.get("readonly")))
     if response["status"] == "RebootRequired":
         entry["reboot_required"] = True
     known[body["key"]] = entry
     charger.configuration = json.dumps(known, sort_keys=True)
     charger.save(only=[Charger.configuration])
+
+
+def _entry(key: str, value: Any, readonly: Any) -> dict[str, Any]:
+    if key in WRITE_ONLY_KEYS:
+        return {"value": None, "readonly": readonly, "write_only": True}
+    return {"value": value, "readonly": readonly}
 
 
 def stored_configuration(charger: Charger) -> dict[str, Any]:

@@ -22,20 +22,26 @@ class InvalidToken(Exception):
     """The token is malformed, expired, of the wrong kind or badly signed."""
 
 
-def password_too_long(password: str) -> bool:
-    return len(password.encode("utf-8")) > MAX_PASSWORD_BYTES
+def _bytes(password: str | bytes) -> bytes:
+    # A charger's password may be binary: the AuthorizationKey of the 1.6 security
+    # whitepaper is random bytes, sent hex-encoded and used decoded.
+    return password if isinstance(password, bytes) else password.encode("utf-8")
 
 
-def hash_password(password: str, rounds: int = 12) -> str:
+def password_too_long(password: str | bytes) -> bool:
+    return len(_bytes(password)) > MAX_PASSWORD_BYTES
+
+
+def hash_password(password: str | bytes, rounds: int = 12) -> str:
     """bcrypt hash; slow on purpose (~250 ms at 12 rounds), so call it off the event loop."""
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds)).decode("ascii")
+    return bcrypt.hashpw(_bytes(password), bcrypt.gensalt(rounds)).decode("ascii")
 
 
-def check_password(password: str, hashed: str | None) -> bool:
+def check_password(password: str | bytes, hashed: str | None) -> bool:
     if not hashed or password_too_long(password):
         return False
     try:
-        return bcrypt.checkpw(password.encode("utf-8"), hashed.encode("ascii"))
+        return bcrypt.checkpw(_bytes(password), hashed.encode("ascii"))
     except ValueError:  # malformed hash in the database
         return False
 

@@ -34,20 +34,21 @@ log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
 _TEXT = 0x1
-_STATUS = {errors.NotFound: 404, errors.Unauthorized: 401, errors.Conflict: 409}
+REFUSALS = (errors.NotFound, errors.Unauthorized, errors.Conflict, errors.TooManyRequests,
+            errors.Busy)
 
 
-def basic_credentials(header: str) -> tuple[str, str] | None:
-    """(user, password) of an HTTP Basic ``Authorization`` header, None if it is not one."""
+def basic_credentials(header: str) -> tuple[str, bytes] | None:
+    """(user, password) of an HTTP Basic ``Authorization`` header, None if it is not one.
+    The password stays bytes: an AuthorizationKey is binary (security whitepaper)."""
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
         return None
     try:
-        decoded = base64.b64decode(encoded.strip(), validate=True).decode()
-        user, sep, password = decoded.partition(":")
+        user, sep, password = base64.b64decode(encoded.strip(), validate=True).partition(b":")
+        return (user.decode("utf-8"), password) if sep else None
     except (binascii.Error, UnicodeDecodeError):
         return None
-    return (user, password) if sep else None
 
 
 class OcppSocketHandler(tornado.websocket.WebSocketHandler):
@@ -71,10 +72,12 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         try:
             self._admission = await self.services.chargers.admit(charger_id, password,
                                                                  self.request.remote_ip)
-        except (errors.NotFound, errors.Unauthorized, errors.Conflict) as exc:
+        except REFUSALS as exc:
             if isinstance(exc, errors.Unauthorized):
                 self.set_header("WWW-Authenticate", 'Basic realm="evedge OCPP"')
-            raise tornado.web.HTTPError(_STATUS[type(exc)], exc.message) from None
+            if getattr(exc, "retry_after", None):
+                self.set_header("Retry-After", str(exc.retry_after))
+            raise tornado.web.HTTPError(exc.status, exc.message) from None
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
