@@ -16,6 +16,7 @@ from typing import Awaitable, Callable, Iterator
 
 from .. import errors
 from ..domain import charging
+from ..storage.group_commit import CommitFailed, StorageError
 from ..timeutil import utcnow
 from .charger_auth import ChargerPasswords
 from .dispatch import Send, SessionContext
@@ -108,7 +109,7 @@ class ConnectedChargers:
                                      admission.registration_status)
         self._attach(_Live(session, close, probe))
         committer, events = self.context.committer, self.context.events
-        committer.run(lambda: charging.record_connection(charger_id, True, utcnow()))
+        self._record_connection(charger_id, True)
         events.publish_when_committed(committer, "charger.connected", charger_id=charger_id)
         log.info("charger %s connected from %s", charger_id, remote_ip)
         return session
@@ -118,10 +119,21 @@ class ConnectedChargers:
         session.connection_closed()
         if self._detach(session):
             committer, events = self.context.committer, self.context.events
-            committer.run(lambda: charging.record_connection(session.id, False, utcnow()))
+            self._record_connection(session.id, False)
             events.publish_when_committed(committer, "charger.disconnected",
                                           charger_id=session.id)
         log.info("charger %s disconnected (code %s)", session.id, code)
+
+    def _record_connection(self, charger_id: str, connected: bool) -> None:
+        """Note the (dis)connection in the charger's row. What is connected is known from
+        the sessions in memory; the row is for history, so a database that cannot take the
+        write right now (a lock held elsewhere) costs that note, not the connection."""
+        try:
+            self.context.committer.run(
+                lambda: charging.record_connection(charger_id, connected, utcnow()))
+        except (CommitFailed, StorageError) as exc:
+            log.warning("charger %s: could not note its %s (%s)", charger_id,
+                        "connection" if connected else "disconnection", exc)
 
     def _attach(self, live: _Live) -> bool:
         """Make ``live`` the live one; returns True when it replaced an older one."""

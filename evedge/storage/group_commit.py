@@ -42,12 +42,11 @@ class GroupCommit:
 
     The write lock is never waited for on the event loop (the loop's connection has a
     busy timeout of 0): when another process holds it (a backup, an admin's ``sqlite3``
-    session), ``BEGIN`` fails at once, the work of that moment gets ``CommitFailed``
-    (the charger an InternalError, it retries), and ``BEGIN`` is tried again after
-    ``RETRY_BEGIN`` seconds; a failed ``BEGIN`` or ``COMMIT`` leaves the committer usable.
+    session), ``BEGIN`` fails at once (microseconds), the work of that moment gets
+    ``CommitFailed`` (the charger an InternalError, it retries), and the next write tries
+    again, so writes are served as soon as the lock is free; a failed ``BEGIN`` or
+    ``COMMIT`` leaves the committer usable.
     """
-
-    RETRY_BEGIN = 0.1  # seconds between attempts to begin while the write lock is taken
 
     def __init__(self, db: Database, window: float = 0.0):
         self._db = db
@@ -56,7 +55,6 @@ class GroupCommit:
         self._rows: dict[str, list[tuple]] = {}
         self._pending: list[tuple[Callable[[], None], Callable[[], None]]] = []
         self.failed_batches = 0  # consecutive batches whose commit (or begin) failed
-        self._retry_at = 0.0     # loop time before which BEGIN is not tried again
         if isinstance(db, SqliteDatabase):
             db.execute_sql("PRAGMA busy_timeout = 0")
 
@@ -66,16 +64,13 @@ class GroupCommit:
 
     def _begin(self) -> None:
         loop = asyncio.get_running_loop()
-        if self._retry_at and loop.time() < self._retry_at:
-            raise CommitFailed("the database's write lock is held elsewhere")
         txn = self._db.atomic()
         try:
             txn.__enter__()
         except Exception as exc:
-            self._retry_at = loop.time() + self.RETRY_BEGIN
             self._failed(exc, 0)
             raise CommitFailed(f"the database cannot begin a transaction ({exc})") from None
-        self._txn, self._retry_at = txn, 0.0
+        self._txn = txn
         if self._window > 0:
             loop.call_later(self._window, self.flush)
         else:

@@ -13,9 +13,11 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
+import tornado.concurrent
 import tornado.web
 
 from .. import errors
+from ..storage.group_commit import CommitFailed, StorageError
 from ..storage.models import User
 from ..timeutil import parse_api_time
 
@@ -68,6 +70,13 @@ class ApiHandler(BaseHandler):
     body_types: tuple[str, ...] | None = None
     body: dict[str, Any]
     user: User | None = None
+    _held: tornado.concurrent.Future | None = None  # the answer waiting for a commit
+
+    # A write made with ``atomic()`` while the chargers' group transaction is open is a
+    # savepoint inside it: durable only when that batch commits. So the answer to a request
+    # that may write waits for the commit, and becomes a 503 if the batch was rolled back
+    # (docs/conventions.md, one write discipline): nothing acknowledged is ever lost.
+    _WRITING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
     def set_default_headers(self) -> None:
         self.set_header("Content-Type", "application/json; charset=utf-8")
@@ -113,6 +122,36 @@ class ApiHandler(BaseHandler):
         if not isinstance(body, dict):
             raise errors.BadRequest("request body must be a JSON object")
         return body
+
+    def finish(self, chunk: Any = None) -> Any:
+        if self._held is not None:  # Tornado's _execute finishes again after the method
+            return self._held
+        committer = self.services.committer
+        if self._finished or self.request.method not in self._WRITING \
+                or not committer.in_transaction:
+            return super().finish(chunk)
+        if chunk is not None:
+            self.write(chunk)
+        self._held = tornado.concurrent.Future()
+        committer.when_committed(self._release, self._lost)
+        return self._held
+
+    def _release(self) -> None:
+        if self._finished:  # cannot happen while held; never leave the future pending
+            self._held.set_result(None)
+        else:
+            tornado.concurrent.chain_future(super().finish(), self._held)
+
+    def _lost(self) -> None:
+        """The batch holding this request's writes was rolled back: whatever the handler
+        meant to answer, a success would be a lie."""
+        if self.get_status() < 400:
+            self.clear()
+            self.set_status(503)
+            self.set_header("Retry-After", "1")
+            self.write(json.dumps({"error": "the database could not store this; nothing "
+                                            "was changed, try again"}))
+        self._release()
 
     def send_json(self, value: Any, status: int = 200) -> None:
         self.set_status(status)
@@ -162,6 +201,13 @@ class ApiHandler(BaseHandler):
             if isinstance(exc, (errors.TooManyRequests, errors.Busy)):
                 self.set_header("Retry-After", str(exc.retry_after))
             body = exc.as_json()
+        elif isinstance(exc, (CommitFailed, StorageError)):
+            # A write lock held elsewhere (a backup, an admin's sqlite3), a full disk: the
+            # request changed nothing and may be retried (storage logged the cause once).
+            self.set_status(503)
+            self.set_header("Retry-After", "1")
+            body = {"error": "the database cannot take writes right now; nothing was "
+                             "changed, try again"}
         elif isinstance(exc, tornado.web.HTTPError):
             body = {"error": exc.reason or self._reason}
         else:
@@ -169,6 +215,10 @@ class ApiHandler(BaseHandler):
         self.finish(json.dumps(body))
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        if isinstance(value, (CommitFailed, StorageError)):
+            log.warning("%s %s -> 503: %s: %s", self.request.method, self.request.path,
+                        typ.__name__, value)
+            return
         if isinstance(value, errors.EvedgeError):
             log.debug("%s %s -> %s: %s", self.request.method, self.request.path, value.status,
                       value.message)
