@@ -88,7 +88,7 @@ async def build_services(config: Config) -> Services:
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
-        commands=Commands(chargers, config.command_timeout),
+        commands=Commands(chargers, config.command_timeout, accounts.hash_password),
         charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
         housekeeping=Housekeeping(config, committer, chargers, events),

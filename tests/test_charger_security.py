@@ -10,8 +10,12 @@ import logging
 
 import pytest
 import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
 
-from conftest import ocpp_call
+from conftest import library_chargers, ocpp_call
+from evedge.logs import hide_write_only_values
 
 BOOT = [2, "b", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
 
@@ -156,3 +160,69 @@ async def test_bodies_in_flight_are_capped_and_slow_ones_time_out(start_server):
     assert (await server.api.get("/healthz")).status == 200
     for _, writer in (first, second):
         writer.close()
+
+
+class KeyTakingCharger(ChargePoint):
+    """A charger of security profile 1 that takes a new AuthorizationKey (whitepaper §1.3)
+    and, against the rule that it is write-only, gives it back in GetConfiguration."""
+
+    key = ""
+
+    @on(Action.change_configuration)
+    def on_change_configuration(self, key, value, **kwargs):
+        self.key = value
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.get_configuration)
+    def on_get_configuration(self, **kwargs):
+        return call_result.GetConfiguration(configuration_key=[
+            {"key": "AuthorizationKey", "readonly": False, "value": self.key}])
+
+
+async def test_an_accepted_authorization_key_becomes_the_chargers_password_and_is_never_shown(
+        server, api, token, caplog):
+    caplog.set_level(logging.INFO)  # the ocpp library logs every frame at INFO
+    caplog.handler.addFilter(hide_write_only_values)  # as setup_logging does on the box
+    assert (await api.post("/api/chargers/", {"id": "CP-KEY", "password": "first-password"},
+                           token=token)).status == 201
+    new_key = b"0123456789abcdef0123"  # 20 bytes; sent hex-encoded (whitepaper)
+    connect = library_chargers(server)
+    async with connect("CP-KEY", cls=KeyTakingCharger,
+                       additional_headers=basic("CP-KEY", "first-password")) as cp:
+        await cp.call(call.BootNotification(charge_point_vendor="Acme", charge_point_model="X"))
+        changed = await api.post("/api/chargers/CP-KEY/change-configuration/",
+                                 {"key": "AuthorizationKey", "value": new_key.hex()},
+                                 token=token)
+        assert changed.status == 200 and changed.body == {"status": "Accepted"}
+        assert cp.key == new_key.hex()
+        read = await api.post("/api/chargers/CP-KEY/get-configuration/", {}, token=token)
+        assert read.status == 200
+    # The old password no longer opens the door, the new key does (decoded, or as hex text).
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(f"{server.ocpp_url}/CP-KEY", subprotocols=["ocpp1.6"],
+                                      additional_headers=basic("CP-KEY", "first-password"),
+                                      open_timeout=5):
+            pass
+    assert refused.value.response.status_code == 401
+    for password in (new_key.decode(), new_key.hex()):
+        async with websockets.connect(f"{server.ocpp_url}/CP-KEY", subprotocols=["ocpp1.6"],
+                                      additional_headers=basic("CP-KEY", password),
+                                      open_timeout=5) as ws:
+            assert (await ocpp_call(ws, [2, "h", "Heartbeat", {}]))[0] == 3
+    # The key is nowhere to be read: command log, charger detail, the log lines.
+    shown = json.dumps([(await api.get("/api/command-log/?charger=CP-KEY", token=token)).body,
+                        (await api.get("/api/chargers/CP-KEY/", token=token)).body])
+    assert "AuthorizationKey" in shown and new_key.hex() not in shown
+    assert new_key.hex() not in caplog.text
+
+
+@pytest.mark.parametrize("message, kept", [
+    ('CP: send [2,"1","ChangeConfiguration",{"value":"a}b\\"c","key":"AuthorizationKey"}]',
+     'CP: send [2,"1","ChangeConfiguration",{"value":"(hidden)","key":"AuthorizationKey"}]'),
+    ('CP: receive [3,"1",{"configurationKey":[{"key":"AuthorizationKey","value":"s3"}',
+     "CP: receive (hidden: it names AuthorizationKey)"),
+])
+def test_log_lines_never_carry_a_write_only_value(message, kept):
+    record = logging.LogRecord("ocpp", logging.INFO, __file__, 1, "%s", (message,), None)
+    assert hide_write_only_values(record) is True
+    assert record.getMessage() == kept

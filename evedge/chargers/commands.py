@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from ocpp.charge_point import remove_nones
 from ocpp.exceptions import OCPPError, UnknownCallErrorCodeError
@@ -20,11 +20,11 @@ from ocpp.v16 import call
 from ocpp.v16.enums import UpdateType
 
 from .. import errors
-from ..domain import charger_ids, command_effects, local_lists
+from ..domain import charger_admin, charger_ids, command_effects, local_lists
 from ..domain.charging import as_json
 from ..storage.models import CommandLog
 from ..timeutil import utcnow
-from . import catalog
+from . import catalog, charger_auth
 from .registry import ConnectedChargers
 from .session import ChargePointSession
 
@@ -33,10 +33,16 @@ log = logging.getLogger(__name__)
 _UPDATE_TYPES = {"full": UpdateType.full, "differential": UpdateType.differential}
 
 
+HashPassword = Callable[[bytes], Awaitable[str]]
+_KEY_TAKEN = ("Accepted", "RebootRequired")
+
+
 class Commands:
-    def __init__(self, chargers: ConnectedChargers, timeout: float):
+    def __init__(self, chargers: ConnectedChargers, timeout: float,
+                 hash_password: HashPassword):
         self._chargers = chargers
         self._timeout = timeout
+        self._hash_password = hash_password
 
     async def run(self, charger_id: str, slug: str, body: dict[str, Any],
                   username: str = "") -> dict[str, Any]:
@@ -45,6 +51,7 @@ class Commands:
         catalog.check(command, body)  # a bad body is a 400 before anything else
         session = self._live_session(charger_id, command.action, body, username)
         body = command_effects.prepare(command.action, charger_id, body)
+        new_key_hash = await self._new_key_hash(command.action, body)
         try:
             result = await self._request(session, command.payload_class(**body), username)
         except errors.EvedgeError as exc:
@@ -54,6 +61,8 @@ class Commands:
         # Fields the charger did not send are left out, not returned as null.
         response = remove_nones(asdict(result))
         command_effects.record(command.action, charger_id, body, response)
+        if new_key_hash is not None and response.get("status") in _KEY_TAKEN:
+            self._adopt_key(charger_id, new_key_hash)
         if command.action == "ReserveNow":
             response["reservation_id"] = body["reservation_id"]
         return response
@@ -63,6 +72,21 @@ class Commands:
         session = self._live_session(charger_id, type(payload).__name__, asdict(payload),
                                      username)
         return await self._request(session, payload, username)
+
+    async def _new_key_hash(self, action: str, body: dict[str, Any]) -> str | None:
+        """For a ChangeConfiguration of AuthorizationKey (1.6 security whitepaper, profile
+        1): the hash of the Basic-auth password the key stands for, made before sending, so
+        the charger's reconnect with its new key is never refused for lack of it."""
+        if action != "ChangeConfiguration" or body.get("key") != charger_auth.AUTHORIZATION_KEY:
+            return None
+        return await self._hash_password(charger_auth.key_password(body["value"]))
+
+    def _adopt_key(self, charger_id: str, password_hash: str) -> None:
+        """The charger took its new AuthorizationKey: from now on it is its password."""
+        charger_admin.set_password_hash(charger_id, password_hash)
+        self._chargers.passwords.forget(charger_id)
+        log.info("charger %s: new AuthorizationKey accepted; it is now its password",
+                 charger_id)
 
     def local_list_sender(self, charger_id: str, username: str = "") -> local_lists.Send:
         """Turn a planned local list update into a SendLocalList (§5.15); the charger's
@@ -95,14 +119,16 @@ class Commands:
     def _refused(charger_id: str, action: str, body: dict[str, Any], username: str,
                  outcome: str) -> None:
         CommandLog.create(charger=charger_id, username=username, action=action,
-                          request=as_json(body), outcome=outcome, sent_at=utcnow())
+                          request=as_json(command_effects.redacted(action, body)),
+                          outcome=outcome, sent_at=utcnow())
 
     async def _request(self, session: ChargePointSession, payload: Any, username: str) -> Any:
         action = type(payload).__name__
         charger_id = session.id
-        entry = CommandLog.create(charger=charger_id, username=username, action=action,
-                                  request=as_json(asdict(payload)), outcome="sent",
-                                  sent_at=utcnow())
+        entry = CommandLog.create(
+            charger=charger_id, username=username, action=action,
+            request=as_json(command_effects.redacted(action, asdict(payload))), outcome="sent",
+            sent_at=utcnow())
         try:
             result = await session.request(payload, self._timeout)
         except OCPPError as exc:
@@ -129,6 +155,7 @@ class Commands:
     @staticmethod
     def _finish(entry: CommandLog, outcome: str, response: Any) -> None:
         entry.outcome = outcome
-        entry.response = "" if response is None else as_json(response)
+        entry.response = "" if response is None else as_json(
+            command_effects.redacted(entry.action, response))
         entry.answered_at = utcnow()
         entry.save()

@@ -91,6 +91,12 @@ def update_charger(charger_id: str, body: dict[str, Any], password_hash: str | N
     return charger
 
 
+def set_password_hash(charger_id: str, password_hash: str) -> None:
+    """The charger's HTTP Basic password becomes the one ``password_hash`` is made from
+    (an AuthorizationKey it accepted)."""
+    Charger.update(password_hash=password_hash).where(Charger.id == charger_id).execute()
+
+
 def charger_extras(charger_id: str) -> dict[str, Any]:
     """What commands taught us about a charger: configuration, reservations, profiles."""
     charger = Charger.get_by_id(charger_id)
