@@ -105,6 +105,12 @@ class Config:
     meter_retention_days: int = setting(
         0, "Delete meter samples older than this many days (0 keeps them forever)."
     )
+    forget_pending_after_days: float = setting(
+        14.0,
+        "Delete chargers that registered themselves as Pending, never had a transaction and "
+        "were not seen for this many days (0 keeps them), so that the approval list holds "
+        "the chargers really waiting.",
+    )
     ws_ping_interval: float = setting(
         30.0, "Seconds between WebSocket pings; a charger that stops answering is dropped."
     )

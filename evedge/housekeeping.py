@@ -14,7 +14,7 @@ import time
 
 from .chargers.registry import ConnectedChargers
 from .config import Config
-from .domain import charging, upload_grants
+from .domain import charger_admin, charging, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .storage import sql
@@ -52,9 +52,19 @@ class Housekeeping:
         if config.meter_retention_days > 0:
             cutoff = now - dt.timedelta(days=config.meter_retention_days)
             committer.run(lambda: sql.delete_samples_before(cutoff))
+        if config.forget_pending_after_days > 0:
+            self._forget_pending(now - dt.timedelta(days=config.forget_pending_after_days))
         committer.run(Accounts.purge_expired)
         committer.run(lambda: upload_grants.purge(now))
         return closed
+
+    def _forget_pending(self, seen_before: dt.datetime) -> None:
+        connected = {session.id for session in self._chargers}
+        forgotten = self._committer.run(
+            lambda: charger_admin.forget_unapproved(seen_before, connected))
+        if forgotten:
+            log.info("forgot %d Pending charger(s) never approved nor seen since %s: %s",
+                     len(forgotten), seen_before.date(), ", ".join(forgotten[:20]))
 
     def flush_last_seen(self) -> None:
         """Persist the connected chargers' last-seen times (kept in memory per frame)."""

@@ -6,15 +6,18 @@ the hot path; this module is what an admin changes through the API.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
-from typing import Any
+from typing import Any, Collection
 
 import peewee
 
 from .. import errors
-from ..storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
+from ..storage.models import (REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Connector,
+                              LocalListEntry, Reservation, Transaction, database)
 from ..timeutil import to_rfc3339, utcnow
-from .charger_ids import check_charger_id, unknown_charger
+from . import charging
+from .charger_ids import check_charger_id, registered, unknown_charger
 from .command_effects import stored_configuration
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 64
@@ -63,15 +66,49 @@ def create_charger(body: dict[str, Any], password_hash: str | None) -> Charger:
     fields = {"label": _text(body, "label") or "", "location": _text(body, "location") or "",
               "registration_status": _status(body) or "Accepted",
               "password_hash": password_hash}
-    try:
-        return Charger.create(id=charger_id, **fields)
-    except peewee.IntegrityError:
-        raise errors.Conflict(f"charger {charger_id} already exists", field="id") from None
+    with database.atomic():
+        existing = Charger.get_or_none(Charger.id == charger_id)
+        if existing is None:
+            try:
+                return Charger.create(id=charger_id, **fields)
+            except peewee.IntegrityError:
+                raise errors.Conflict(f"charger {charger_id} already exists",
+                                      field="id") from None
+        if existing.retired_at is None:
+            raise errors.Conflict(f"charger {charger_id} already exists", field="id")
+        # A retired charger's id registered again: a new charger, the old one's
+        # transactions still under the id.
+        Charger.update(**fields, **_AS_NEW, created_at=utcnow()).where(
+            Charger.id == charger_id).execute()
+        return Charger.get_by_id(charger_id)
+
+
+# What a retired charger's row forgets when its id is registered again.
+_AS_NEW = {"retired_at": None, "configuration": "", "local_list_version": None,
+           "firmware_status": "", "diagnostics_status": "", "simulated": False}
+
+
+def retire_charger(charger_id: str) -> charging.Closed:
+    """DELETE /api/chargers/<id>/: the charger is gone from every list and lookup, and
+    may no longer connect but as an unknown charger (the admission policy decides); its
+    transactions, meter samples and logs stay. Its open transactions are closed as
+    inferred; its connectors, reservations, profiles and local list are dropped. The
+    caller checks that it is not connected. Returns the transactions closed."""
+    if not registered().where(Charger.id == charger_id).exists():
+        raise unknown_charger(charger_id)
+    now = utcnow()
+    with database.atomic():
+        closed = charging.close_orphans(charger_id, None, "charger retired", now)
+        for model in (Connector, Reservation, ChargingProfileRecord, LocalListEntry):
+            model.delete().where(model.charger == charger_id).execute()
+        Charger.update(retired_at=now, password_hash=None).where(
+            Charger.id == charger_id).execute()
+    return [(charger_id, transaction_id) for transaction_id in closed]
 
 
 def update_charger(charger_id: str, body: dict[str, Any], password_hash: str | None,
                    password_changed: bool) -> Charger:
-    charger = Charger.get_or_none(Charger.id == charger_id)
+    charger = registered().where(Charger.id == charger_id).first()
     if charger is None:
         raise unknown_charger(charger_id)
     known = {"label", "location", "registration_status", "password"}
@@ -95,6 +132,21 @@ def set_password_hash(charger_id: str, password_hash: str) -> None:
     """The charger's HTTP Basic password becomes the one ``password_hash`` is made from
     (an AuthorizationKey it accepted)."""
     Charger.update(password_hash=password_hash).where(Charger.id == charger_id).execute()
+
+
+def forget_unapproved(seen_before: dt.datetime, connected: Collection[str]) -> list[str]:
+    """Chargers that registered themselves as Pending (admission ``pending``), were never
+    put in service (no transaction) and have not been seen since ``seen_before``: an
+    approval list must not fill up with every id that once knocked (a typo, a neighbour's
+    charger, a scan). Deleted outright: there is no history to keep. Returns their ids."""
+    last_seen = peewee.fn.COALESCE(Charger.last_seen_at, Charger.created_at)
+    candidates = [row.id for row in registered().where(
+        Charger.registration_status == "Pending", last_seen < seen_before,
+        ~peewee.fn.EXISTS(Transaction.select().where(Transaction.charger == Charger.id)))]
+    forgotten = [charger_id for charger_id in candidates if charger_id not in connected]
+    if forgotten:
+        Charger.delete().where(Charger.id.in_(forgotten)).execute()
+    return forgotten
 
 
 def charger_extras(charger_id: str) -> dict[str, Any]:

@@ -30,7 +30,13 @@ def unknown_charger(charger_id: str) -> errors.NotFound:
     return errors.NotFound(f"charger {charger_id} is not known")
 
 
+def registered():
+    """The chargers evedge knows: retired ones (DELETE /api/chargers/<id>/) are gone from
+    every list and lookup, their transactions stay (docs/decisions.md D18)."""
+    return Charger.select().where(Charger.retired_at.is_null())
+
+
 def require_known(charger_id: str) -> None:
     """NotFound unless a charger with this id is registered."""
-    if not Charger.select().where(Charger.id == charger_id).exists():
+    if not registered().where(Charger.id == charger_id).exists():
         raise unknown_charger(charger_id)

@@ -18,7 +18,7 @@ from .. import errors
 from ..storage.models import Charger, IdTag, LocalListEntry, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
 from .authorization import effective_status, tag_info
-from .charger_ids import unknown_charger
+from .charger_ids import registered, unknown_charger
 
 UPDATE_TYPES = ("differential", "full")
 
@@ -72,7 +72,7 @@ def held_local_list(charger_id: str) -> dict[str, dict[str, Any]]:
 
 
 def _charger(charger_id: str) -> Charger:
-    charger = Charger.get_or_none(Charger.id == charger_id)
+    charger = registered().where(Charger.id == charger_id).first()
     if charger is None:
         raise unknown_charger(charger_id)
     return charger

@@ -22,7 +22,7 @@ from ..storage.models import (Anomaly, Charger, CommandLog, Connector, MeterSamp
                               Transaction)
 from ..timeutil import to_rfc3339
 from .charger_admin import charger_extras
-from .charger_ids import require_known, unknown_charger
+from .charger_ids import registered, require_known, unknown_charger
 from .meter_readings import ENERGY_REGISTER, POWER, energy_wh, power_w, session_energy
 
 IsOnline = Callable[[str], bool]
@@ -261,7 +261,7 @@ def list_chargers(is_online: IsOnline, last_seen: Callable[[str], dt.datetime | 
                   limit: int | None = None, offset: int = 0,
                   ids: list[str] | None = None) -> tuple[list[dict[str, Any]], int]:
     """Chargers with connectors and active transactions; returns (page, total)."""
-    query = Charger.select().order_by(Charger.id)
+    query = registered().order_by(Charger.id)
     if ids is not None:
         query = query.where(Charger.id.in_(ids))
     total = query.count()

@@ -45,17 +45,24 @@ BOOT_FIELDS = ("vendor", "model", "serial_number", "charge_box_serial_number",
 
 def charger_admission(charger_id: str) -> tuple[str, str | None] | None:
     """(registration_status, password_hash) of a known charger, None if unknown."""
-    return _fetchone(f'SELECT registration_status, password_hash FROM "{CH}" WHERE id = ?',
-                     (charger_id,))
+    return _fetchone(f'SELECT registration_status, password_hash FROM "{CH}" '
+                     'WHERE id = ? AND retired_at IS NULL', (charger_id,))
 
 
 def insert_charger(charger_id: str, registration_status: str, now: dt.datetime) -> None:
+    """Register a charger; a retired one with this id comes back as new: no label, no
+    password, no configuration, its old transactions still under the id."""
     _execute(f'INSERT INTO "{CH}" (id, label, location, registration_status, vendor, model, '
              'serial_number, charge_box_serial_number, firmware_version, iccid, imsi, meter_type, '
              'meter_serial_number, created_at, firmware_status, diagnostics_status, configuration, '
              "simulated) "
              "VALUES (?, '', '', ?, '', '', '', '', '', '', '', '', '', ?, '', '', '', ?) "
-             "ON CONFLICT (id) DO NOTHING", (charger_id, registration_status, db_time(now), False))
+             "ON CONFLICT (id) DO UPDATE SET registration_status = excluded.registration_status, "
+             "label = '', location = '', password_hash = NULL, configuration = '', "
+             "firmware_status = '', diagnostics_status = '', local_list_version = NULL, "
+             "created_at = excluded.created_at, simulated = excluded.simulated, "
+             f'retired_at = NULL WHERE "{CH}".retired_at IS NOT NULL',
+             (charger_id, registration_status, db_time(now), False))
 
 
 def record_boot(charger_id: str, info: dict[str, str], now: dt.datetime) -> str | None:

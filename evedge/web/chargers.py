@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import errors
 from ..domain import charger_admin, read_models
 from .base import ApiHandler
 
@@ -33,7 +34,7 @@ class ChargersHandler(ApiHandler):
 
 
 class ChargerHandler(ApiHandler):
-    permissions = {"GET": "viewer", "PATCH": "admin"}
+    permissions = {"GET": "viewer", "PATCH": "admin", "DELETE": "admin"}
 
     def get(self, charger_id: str) -> None:
         """One charger with its configuration, reservations and charging profiles."""
@@ -46,6 +47,21 @@ class ChargerHandler(ApiHandler):
         charger = charger_admin.update_charger(charger_id, self.body, hashed, changed)
         self.services.chargers.registration_changed(charger_id, charger.registration_status)
         self.send_json(self.services.charger_reads.detail(charger_id))
+
+    def delete(self, charger_id: str) -> None:
+        """Retire a charger that is not connected; its transactions are kept."""
+        if self.services.chargers.get(charger_id) is not None:
+            raise errors.Conflict(f"charger {charger_id} is still connected: retire it once "
+                                  "it is disconnected (unplug it, or change its central "
+                                  "system URL)")
+        closed = charger_admin.retire_charger(charger_id)
+        self.services.chargers.passwords.forget(charger_id)
+        events = self.services.events
+        for _, transaction_id in closed:
+            events.publish_when_committed(self.services.committer, "transaction.stopped",
+                                          charger_id=charger_id, transaction_id=transaction_id,
+                                          inferred=True)
+        self.send_json({"deleted": charger_id})
 
 
 class StatusLogHandler(ApiHandler):

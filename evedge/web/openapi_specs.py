@@ -418,6 +418,8 @@ SPECS: dict[str, Spec] = {
                                  errors=(400, 404)),
     "ChargerHandler.patch": Spec({200: ref("ChargerDetail")}, ref("ChargerChange"),
                                  errors=(400, 404)),
+    "ChargerHandler.delete": Spec({200: obj(("deleted",), deleted=STR)}, errors=(404, 409),
+                                  error_text={409: "The charger is connected."}),
     # the OCPP socket (a WebSocket; OpenAPI can only show its handshake)
     "OcppSocketHandler.open": Spec(
         {101: {}}, errors=(400, 401, 404), summary="OCPP-J 1.6 WebSocket of a charge point.",
