@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+from pathlib import Path
 
 import pytest
 from ocpp.v16 import call
 
 from evedge import commissioning
+from evedge.simulation.rehearsal import FAULT_CODES
 from evedge.storage.models import Transaction
 
 from test_openapi import Answers
@@ -21,6 +24,7 @@ from test_pages import authed_socket, next_event
 pytestmark = pytest.mark.timeout(60)
 
 PATH = "/ui/simulators/{charger_id}/%s/"
+STATIC = Path(__file__).resolve().parent.parent / "static" / "js"
 ONLINE = 10  # s for a simulator to connect and register on loopback
 
 
@@ -355,3 +359,11 @@ async def test_status_events_carry_the_info_and_the_chargers_own_time(
         event = await next_event(ws, lambda e: e["type"] == "connector.status")
     assert event == {"type": "connector.status", "charger_id": "CP-T", "connector_id": 1,
                      "status": "Faulted", "error_code": "GroundFailure", **announced}
+
+
+def test_the_dashboards_fault_codes_are_the_boxs():
+    """The fault dialog offers exactly the codes the box takes (ChargePointErrorCode, §7.6)."""
+    text = (STATIC / "simulator-controls.js").read_text()
+    start = text.index("FAULT_CODES = [")
+    listed = re.findall(r'"(\w+)"', text[start:text.index("];", start)])
+    assert len(listed) > 10 and sorted(listed) == sorted(c.value for c in FAULT_CODES)
