@@ -23,6 +23,7 @@ from . import errors, rehearsal
 from .config import Config
 from .domain.charger_ids import check_charger_id
 from .simulation.charger import SimulatedCharger
+from .simulation.state import Connector
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,7 @@ class Simulator:
                 "connector_states": [_connector_json(c) for c in charger.connectors.values()]}
 
 
-def _connector_json(connector: Any) -> dict[str, Any]:
+def _connector_json(connector: Connector) -> dict[str, Any]:
     """A connector as the simulator itself knows it (the dashboard's rehearsal controls)."""
     transaction = connector.transaction
     return {"connector_id": connector.connector_id, "status": connector.status,

@@ -288,6 +288,18 @@ async def test_a_timed_reboot_comes_back_with_a_boot_and_reports_what_changed_of
     assert charger.protocol_errors == []
 
 
+async def test_a_simulator_held_offline_still_stops_at_once(api, fleet, rehearse, token):
+    charger = await started(fleet)
+    await rehearse("SIM-1", "go-offline", {"seconds": 3600})
+    began = asyncio.get_running_loop().time()
+    stopped = await api.post("/ui/stop-simulator/", {"charger_id": "SIM-1"}, token=token)
+    assert stopped.status == 200 and fleet.running() == []
+    # Its connection loop waits for the network or the stop, whichever comes first: not
+    # for commissioning.STOP_TIMEOUT, after which the fleet would cancel it.
+    assert asyncio.get_running_loop().time() - began < commissioning.STOP_TIMEOUT / 2
+    assert not charger.connected
+
+
 # --- refusals ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("action, body, field", [
