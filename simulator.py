@@ -22,7 +22,9 @@ There are three ways to use it:
   ``await charger.wait_for("RemoteStartTransaction")``, and assert
   ``charger.protocol_errors == []``;
 * in-process (the dashboard): ``asyncio.create_task(simulator.run_charger(url, cp_id, stop=ev))``,
-  stopped by setting the event or by cancelling the task.
+  stopped by setting the event or by cancelling the task. A technician rehearses with it there
+  through ``plug_in``, ``plug_out``, ``swipe``, ``inject_fault``, ``clear_fault``, ``go_offline``
+  and ``go_online`` (`NotNow` when an action does not apply to its state).
 
 Importing this module has no side effects. The transport is tornado's websocket client. The
 protocol is the mobilityhouse ``ocpp`` library 2.1.0, with its schema validation left on in both
@@ -46,6 +48,7 @@ from evedge.simulation.clock import parse_rfc3339, rfc3339
 from evedge.simulation.check_steps import CheckOptions
 from evedge.simulation.ev import Car
 from evedge.simulation.fleet import Fleet
+from evedge.simulation.rehearsal import NotNow, Swipe
 from evedge.simulation.runner import connect, run_charger, run_chargers, run_many
 from evedge.simulation.transport import ConnectFailed, ConnectionClosed, NotConnected
 
@@ -57,7 +60,9 @@ __all__ = [
     "Fleet",
     "FleetOptions",
     "NotConnected",
+    "NotNow",
     "SimulatedCharger",
+    "Swipe",
     "connect",
     "main",
     "parse_rfc3339",

@@ -2,7 +2,8 @@
 
 ``SimulatorFleet`` owns them: it is built once in ``services.build_services``,
 started and stopped through ``/ui/run-simulator/`` and ``/ui/stop-simulator/``
-(``web/commissioning.py``), and closed with the services. Each simulator is a
+(``web/commissioning.py``), rehearsed with (``act``: plug in, swipe, fault, go offline; the
+actions are in ``rehearsal.py``), and closed with the services. Each simulator is a
 ``simulation.runner``-style task running a ``SimulatedCharger`` against this
 server's own OCPP endpoint over loopback, so it is admitted, authenticated and
 recorded exactly like a real charger: what the dashboard shows for it is what a
@@ -18,10 +19,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import errors
+from . import errors, rehearsal
 from .config import Config
 from .domain.charger_ids import check_charger_id
 from .simulation.charger import SimulatedCharger
+from .simulation.state import Connector
 
 log = logging.getLogger(__name__)
 
@@ -98,12 +100,25 @@ class Simulator:
 
     def as_json(self) -> dict[str, Any]:
         charger = self.charger
+        back_at = charger.offline_until
         return {"charger_id": charger.id, "connected": charger.connected,
                 "registration_status": charger.registration_status,
                 "connectors": len(charger.connectors) - 1, "power_w": charger.power_w,
                 "meter_interval": charger.meter_interval,
                 "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                            time.gmtime(self.started_at))}
+                                            time.gmtime(self.started_at)),
+                "held_offline": charger.held_offline,
+                "back_at": back_at.strftime("%Y-%m-%dT%H:%M:%SZ") if back_at else None,
+                "connector_states": [_connector_json(c) for c in charger.connectors.values()]}
+
+
+def _connector_json(connector: Connector) -> dict[str, Any]:
+    """A connector as the simulator itself knows it (the dashboard's rehearsal controls)."""
+    transaction = connector.transaction
+    return {"connector_id": connector.connector_id, "status": connector.status,
+            "error_code": connector.error_code, "info": connector.info or "",
+            "plugged_in": connector.plugged_in,
+            "transaction_id": transaction.transaction_id if transaction else None}
 
 
 class SimulatorFleet:
@@ -166,6 +181,24 @@ class SimulatorFleet:
         if not done:
             simulator.task.cancel()
             await asyncio.gather(simulator.task, return_exceptions=True)
+
+    async def act(self, charger_id: str, action: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Run a rehearsal action (``rehearsal.ACTIONS``) on a running simulator; answers its
+        state after it, with what the action did. 404 when no simulator of that id runs."""
+        simulator = self._simulator(charger_id)
+        done = await rehearsal.perform(simulator.charger, action, body)
+        return {**simulator.as_json(), "action": action, **done}
+
+    def simulated(self, charger_id: str) -> SimulatedCharger:
+        """The running simulator's charger (to await its events); 404 when none runs."""
+        return self._simulator(charger_id).charger
+
+    def _simulator(self, charger_id: str) -> Simulator:
+        simulator = self._running.get(charger_id)
+        if simulator is None:
+            raise errors.NotFound(f"no simulator {charger_id} is running: start it in the "
+                                  "commissioning panel first")
+        return simulator
 
     def running(self) -> list[dict[str, Any]]:
         """The simulators that run now, by id."""

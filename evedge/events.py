@@ -31,8 +31,10 @@ EVENTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "charger.firmware": (frozenset({"charger_id", "status"}), frozenset()),
     "charger.diagnostics": (frozenset({"charger_id", "status"}), frozenset()),
     "charger.diagnostics_received": (frozenset({"charger_id", "name", "size"}), frozenset()),
+    # info and the charger's own timestamp (RFC 3339 UTC; null when it sent none we could
+    # read, D9): the dashboard shows a fault's details without refetching the charger.
     "connector.status": (frozenset({"charger_id", "connector_id", "status", "error_code"}),
-                         frozenset()),
+                         frozenset({"info", "timestamp"})),
     "transaction.started": (frozenset({"charger_id", "connector_id", "transaction_id", "id_tag",
                                        "meter_start", "status"}), frozenset()),
     "transaction.stopped": (frozenset({"charger_id", "transaction_id"}),

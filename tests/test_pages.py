@@ -167,8 +167,10 @@ async def test_socket_sends_a_snapshot_then_live_events(server, api, library_cha
             await cp.call(call.StatusNotification(connector_id=1, error_code="NoError",
                                                   status="Charging"))
             event = await next_event(ws, lambda e: e["type"] == "connector.status")
+        # No info, no timestamp sent: empty text and null (tests/test_rehearsal_api.py has more).
         assert event == {"type": "connector.status", "charger_id": "CP-LIVE", "connector_id": 1,
-                         "status": "Charging", "error_code": "NoError"}
+                         "status": "Charging", "error_code": "NoError", "info": "",
+                         "timestamp": None}
         await next_event(ws, lambda e: e["type"] == "charger.disconnected")
 
 

@@ -17,7 +17,7 @@ from ocpp.v16.enums import Action
 
 from ..domain import charging, meter_readings
 from ..domain.authorization import id_tag_info
-from ..timeutil import to_rfc3339, utcnow
+from ..timeutil import parse_charger_time, to_rfc3339, utcnow
 from .dispatch import Dispatcher, Send, SessionContext
 
 
@@ -59,7 +59,8 @@ class ChargePointSession(Dispatcher):
             timestamp=kwargs.get("timestamp"))
         self.publish("connector.status", key=("status", self.id, connector_id),
                      charger_id=self.id, connector_id=connector_id, status=status,
-                     error_code=error_code)
+                     error_code=error_code, info=kwargs.get("info", ""),
+                     timestamp=to_rfc3339(parse_charger_time(kwargs.get("timestamp"))))
         for transaction_id in closed:
             self.publish("transaction.stopped", charger_id=self.id,
                          transaction_id=transaction_id, inferred=True)

@@ -10,6 +10,7 @@ each:
 * `charger`: `SimulatedCharger` itself, assembled from the mixins below, and its lifecycle;
 * `messages`, `registration`: what the charger sends on its own, and BootNotification;
 * `sessions`, `metering`: charging sessions, connector status, the load and the energy meter;
+* `rehearsal`: what a technician makes the charger do (plug in, swipe, fault, go offline);
 * `load`, `ev`: pure rules of the current a car draws (reaction delay, 6 A minimum, phases, a
   charge point's limit shared) and of the car's battery;
 * `handlers_core`, `handlers_smart`, `handlers_firmware`: the 19 Central-System-initiated actions;

@@ -6,6 +6,7 @@ lifecycle (open, close, run, reconnect with backoff, owned tasks). The rest live
 * `messages.MessagesMixin`: the charger-initiated API (``boot``, ``status``, ``stop_transaction``);
 * `registration.RegistrationMixin`: BootNotification until Accepted, heartbeats, the outbox;
 * `sessions.SessionsMixin` and `metering.MeteringMixin`: connectors, charging sessions, the meter;
+* `rehearsal.RehearsalMixin`: what a technician makes it do (plug in, swipe, fault, go offline);
 * `handlers_core`, `handlers_smart`, `handlers_firmware`: the 19 Central-System-initiated actions;
 * `events.EventsMixin`: event history for tests, and raw frames;
 * `protocol.ProtocolMixin` and `frames.FrameChecks`: CALLs, answers and checks on every frame.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import random
 import ssl as ssl_module
@@ -36,6 +38,7 @@ from .messages import MessagesMixin
 from .metering import MeteringMixin
 from .protocol import ProtocolMixin
 from .registration import RegistrationMixin
+from .rehearsal import RehearsalMixin
 from .sessions import SessionsMixin
 from .smart_charging import ChargingProfiles
 from .state import Configuration, Connector, LocalAuthList, Reservation
@@ -68,6 +71,7 @@ class SimulatedCharger(
     CoreHandlers,
     SmartHandlers,
     FirmwareHandlers,
+    RehearsalMixin,
     SessionsMixin,
     MeteringMixin,
     RegistrationMixin,
@@ -179,6 +183,10 @@ class SimulatedCharger(
         self._backoff_attempt = 0
         self._closing = False
         self._online = asyncio.Event()  # set while connected and registered (see wait_online)
+        self._may_connect = asyncio.Event()  # cleared while held offline (rehearsal.go_offline)
+        self._may_connect.set()
+        self.offline_until: dt.datetime | None = None  # when a timed go_offline ends
+        self._back_online: asyncio.Task | None = None
 
     def __repr__(self) -> str:
         return f"<SimulatedCharger {self.id} {'online' if self.connected else 'offline'}>"
@@ -254,6 +262,10 @@ class SimulatedCharger(
         """The connection loop. Without ``reconnect``, it reconnects only after a Reset."""
         while not self._stopping(stop):
             if not connected:
+                if not self._may_connect.is_set():
+                    await _first_of(self._may_connect.wait(), stop.wait() if stop else None)
+                    if self._stopping(stop):
+                        return
                 await self._try_online()
             connected = False
             if self.connected:
@@ -277,6 +289,9 @@ class SimulatedCharger(
     async def _try_online(self) -> None:
         try:
             await self.open()
+            if not self._may_connect.is_set():  # held offline while the handshake ran
+                await self._disconnect(abort=True)
+                return
             if self.registration_status == RegistrationStatus.accepted:
                 await self._on_accepted()  # a reconnect, not a reboot: no new BootNotification
             else:

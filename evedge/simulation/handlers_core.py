@@ -206,8 +206,7 @@ class CoreHandlers:
     async def _send_statuses(self, connector_id: int | None) -> None:
         ids = list(self.connectors) if connector_id is None else [connector_id]
         for n in ids:
-            connector = self.connectors[n]
-            await self.status(n, connector.status, connector.error_code)
+            await self._report_status(self.connectors[n])
 
     async def _send_triggered_meter_values(self, connector_id: int | None) -> None:
         ids = [c.connector_id for c in self._outlets()] if connector_id is None else [connector_id]

@@ -57,7 +57,7 @@ class MessagesMixin:
         ``extra``: info, vendor_id, vendor_error_code, timestamp."""
         connector = self.connectors.get(connector_id)
         if connector is not None:
-            self._apply_status(connector, status, error_code)
+            self._apply_status(connector, status, error_code, extra.get("info"))
         extra.setdefault("timestamp", rfc3339(utc_now()))
         return await self._send_call(
             call.StatusNotification(

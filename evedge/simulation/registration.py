@@ -63,10 +63,7 @@ class RegistrationMixin:
         self._backoff_attempt = 0
         await self._flush_outbox()
         for connector in self.connectors.values():
-            await self._background(
-                "StatusNotification",
-                self.status(connector.connector_id, connector.status, connector.error_code),
-            )
+            await self._background("StatusNotification", self._report_status(connector))
         self._arm_heartbeat()
         for connector in self._outlets():
             if connector.transaction is not None:

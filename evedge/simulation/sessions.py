@@ -70,15 +70,21 @@ class SessionsMixin:
             return ChargePointStatus.faulted
         if connector.connector_id > 0 and self._reservation_on(connector.connector_id) is not None:
             return ChargePointStatus.reserved
+        if connector.plugged_in:
+            return ChargePointStatus.preparing  # §4.9: a cable is in, no session yet
         return ChargePointStatus.available
 
     def _apply_status(
-        self, connector: Connector, status: str, error_code: str = ChargePointErrorCode.no_error
+        self,
+        connector: Connector,
+        status: str,
+        error_code: str = ChargePointErrorCode.no_error,
+        info: str | None = None,
     ):
         """The connector's own status. A car draws only in Charging and the Suspended states:
         the load starts with them (when a transaction runs) and ends with them."""
         self._read_meter(connector)  # energy up to now, under the old status
-        connector.status, connector.error_code = status, error_code
+        connector.status, connector.error_code, connector.info = status, error_code, info
         if status not in ENERGY_STATUSES:
             self._end_load(connector)
         elif connector.transaction is not None and connector.connector_id > 0:
@@ -94,8 +100,14 @@ class SessionsMixin:
                 "StatusNotification",
                 self.status(connector.connector_id, status, error_code, **extra),
             )
-        self._apply_status(connector, status, error_code)
+        self._apply_status(connector, status, error_code, extra.get("info"))
         return None
+
+    async def _report_status(self, connector: Connector):
+        """StatusNotification of the connector's status as it is, its info text included."""
+        extra = {"info": connector.info} if connector.info else {}
+        return await self.status(connector.connector_id, connector.status, connector.error_code,
+                                 **extra)
 
     async def _announce_idle(self, connectors: list[Connector]) -> None:
         for connector in connectors:
@@ -164,7 +176,8 @@ class SessionsMixin:
         try:
             if not await self._authorized(id_tag, remote=remote):
                 return False
-            await self._set_status(connector, ChargePointStatus.preparing)
+            if connector.status != ChargePointStatus.preparing:  # a car plugged in is already
+                await self._set_status(connector, ChargePointStatus.preparing)
             reservation = self._reservation_on(connector.connector_id)
             reservation_id = (
                 reservation.reservation_id
@@ -218,15 +231,18 @@ class SessionsMixin:
         return self.auth_cache.get(id_tag)
 
     async def _end_transaction(
-        self, connector: Connector, reason: str, *, announce=True, finishing=True
+        self, connector: Connector, reason: str, *, announce=True, finishing=True, id_tag=None
     ) -> bool:
         """StopTransaction, then Finishing and back to idle, applying any availability change
-        that was Scheduled (§5.2). Returns True when the StopTransaction was answered."""
+        that was Scheduled (§5.2). With a car still plugged in, the connector stays Finishing
+        until it is unplugged (§4.9). Returns True when the StopTransaction was answered."""
         if connector.transaction is None:
             return False
         answered = False
         try:
-            await self.stop_transaction(connector_id=connector.connector_id, reason=reason)
+            await self.stop_transaction(
+                connector_id=connector.connector_id, reason=reason, id_tag=id_tag
+            )
             answered = True
         except (ConnectionClosed, asyncio.TimeoutError, OCPPError) as exc:
             self._note_failure("StopTransaction", exc)
@@ -237,12 +253,15 @@ class SessionsMixin:
                 connector.scheduled_availability,
                 None,
             )
+        if connector.status == ChargePointStatus.faulted:
+            return answered  # the fault outlasts the session: it stays as reported (§4.9)
         if not announce:
             self._apply_status(connector, self._idle_status(connector))
             return answered
         if finishing:
             await self._set_status(connector, ChargePointStatus.finishing)
-        await self._set_status(connector, self._idle_status(connector))
+        if not (finishing and connector.plugged_in):
+            await self._set_status(connector, self._idle_status(connector))
         return answered
 
     async def _stop_all_transactions(self, reason: str) -> None:

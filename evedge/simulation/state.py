@@ -60,6 +60,7 @@ class Connector:
     connector_id: int
     status: str = ChargePointStatus.available
     error_code: str = ChargePointErrorCode.no_error
+    info: str | None = None  # the free text of the last StatusNotification (a fault's detail)
     availability: str = AvailabilityType.operative
     scheduled_availability: str | None = None  # §5.2: applied once the transaction has ended
     transaction: Transaction | None = None
@@ -67,6 +68,7 @@ class Connector:
     meter_wh: float = 0.0  # the energy register
     meter_task: asyncio.Task | None = dataclasses.field(default=None, repr=False)
     car: Car | None = None  # the car plugged in, when one is
+    plugged_in: bool = False  # a rehearsal's car is plugged in (rehearsal.py): no session needed
     load: CurrentFollower | None = dataclasses.field(default=None, repr=False)  # while it draws
 
     @property

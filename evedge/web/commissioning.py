@@ -1,9 +1,10 @@
 """Commissioning: the simulated chargers the dashboard starts (the original system's
-``/ui/run-simulator/`` and ``/ui/stop-simulator/``, and ``/api/simulators/``)."""
+``/ui/run-simulator/`` and ``/ui/stop-simulator/``, and ``/api/simulators/``), and the
+rehearsals a technician runs on them (``/ui/simulators/<charger_id>/<action>/``)."""
 
 from __future__ import annotations
 
-from .. import commissioning, errors
+from .. import commissioning, errors, rehearsal
 from .base import ApiHandler
 
 SIMULATOR_FIELDS = {"charger_id", "password", *commissioning.OPTIONS}
@@ -29,6 +30,15 @@ class StopSimulatorHandler(ApiHandler):
         self.send_json(await self.services.simulators.stop(self.body.get("charger_id")))
 
 
+class SimulatorActionHandler(ApiHandler):
+    permissions = {"POST": "operator"}
+
+    async def post(self, charger_id: str, action: str) -> None:
+        """Make a running simulated charger do what a technician rehearses: plug a car in or
+        out, swipe a tag, fault or clear a fault, drop off the network or come back."""
+        self.send_json(await self.services.simulators.act(charger_id, action, self.body))
+
+
 class SimulatorsHandler(ApiHandler):
     permissions = {"GET": "viewer"}
 
@@ -42,4 +52,5 @@ ROUTES = [
     (r"/ui/run-simulator/", RunSimulatorHandler),
     (r"/ui/stop-simulator/", StopSimulatorHandler),
     (r"/api/simulators/", SimulatorsHandler),
+    (r"/ui/simulators/([^/]+)/(%s)/" % "|".join(rehearsal.ACTIONS), SimulatorActionHandler),
 ]

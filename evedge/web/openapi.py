@@ -203,8 +203,15 @@ def _response(status: int, value: Any, headers: dict[str, Schema] | None = None)
 
 
 def _spec_for(route: Route, fn: Any) -> Spec | None:
+    """The verb's Spec; a route expanded into one path per word may have one per word,
+    ``SPECS["Class.verb[word]"]`` (the words joined by "/" when there are several)."""
     if route.handler is CommandHandler and route.literals:  # one path per command
         return command_spec(next(iter(route.literals.values())))
+    if route.literals:
+        words = "/".join(route.literals[index] for index in sorted(route.literals))
+        own = SPECS.get(f"{fn.__qualname__}[{words}]")
+        if own is not None:
+            return own
     return SPECS.get(fn.__qualname__)
 
 

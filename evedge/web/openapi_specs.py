@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import rehearsal
 from ..chargers import catalog, protocol
 from ..domain.read_models import TRANSACTION_SORTS as SORTS
 from ..domain.reports import GROUPS as REPORT_GROUPS
@@ -275,8 +276,37 @@ UPLOAD_BODY = {"multipart/form-data": {"schema": obj(("file",), file=BINARY)},
                "application/octet-stream": {"schema": BINARY}}
 
 HTML = {200: {"text/html": {"schema": STR}}}
+SIMULATED_CONNECTOR = obj(
+    connector_id=INT, status=STR, error_code=STR, info=STR,
+    plugged_in={**BOOL, "description": "a car is plugged in by a rehearsal (plug-in)"},
+    transaction_id=nullable(INT))
 SIMULATOR = obj(charger_id=STR, connected=BOOL, registration_status=nullable(STR),
-                connectors=INT, power_w=NUM, meter_interval=NUM, started_at=TIME)
+                connectors=INT, power_w=NUM, meter_interval=NUM, started_at=TIME,
+                held_offline={**BOOL, "description": "kept off the network by go-offline"},
+                back_at={**nullable(TIME), "description": "when a timed go-offline ends"},
+                connector_states={**array(SIMULATED_CONNECTOR), "description": "as the "
+                                  "simulator itself knows them, connector 0 first"})
+SIMULATOR_ACTED = extend(
+    SIMULATOR, action=enum(*rehearsal.ACTIONS), connector_id=nullable(INT),
+    authorization={**nullable(STR), "description": "swipe: the idTagInfo status the charger "
+                   "acted on (null when the tag stopped its own session)"},
+    transaction_id={**nullable(INT), "description": "swipe: the transaction started, or "
+                    "stopped"},
+    stopped={**BOOL, "description": "swipe: the tag stopped its own session"})
+
+
+def simulator_action(summary: str, body: Schema | None, note: str) -> Spec:
+    """The Spec of one rehearsal action (POST /ui/simulators/<charger_id>/<action>/)."""
+    if body is not None:
+        body = {**body, "additionalProperties": False}
+    return Spec({200: SIMULATOR_ACTED}, body, body_required=bool(body and body.get("required")),
+                errors=(400, 404, 409), summary=f"Rehearsal: {summary}",
+                note=note + " 404 when no simulator of that id runs; 409 (saying why) when the "
+                "action does not apply now; nothing is sent then.")
+
+
+OUTLET = {"type": "integer", "minimum": 1, "description": "a connector of the simulator"}
+ANY_CONNECTOR = {"type": "integer", "minimum": 0, "description": "0: the whole charger"}
 SIMULATOR_START = obj(
     ("charger_id",), charger_id={"type": "string", "minLength": 1, "maxLength": 64},
     connectors={"type": "integer", "minimum": 1, "maximum": 8, "default": 1},
@@ -461,6 +491,49 @@ SPECS: dict[str, Spec] = {
                                       errors=(400, 409),
                                       note="409 when no simulator of that id runs."),
     "SimulatorsHandler.get": Spec({200: obj(items=array(SIMULATOR), limit=INT)}),
+    "SimulatorActionHandler.post[plug-in]": simulator_action(
+        "a car is plugged into a connector of the simulator",
+        obj(("connector_id",), connector_id=OUTLET),
+        "A car is plugged in: StatusNotification Preparing (a Reserved connector stays so). "
+        "409 when the connector has a car or is Faulted, Unavailable, Finishing."),
+    "SimulatorActionHandler.post[plug-out]": simulator_action(
+        "the car is unplugged",
+        obj(("connector_id",), connector_id=OUTLET),
+        "The car is unplugged: a running session ends (StopTransaction reason EVDisconnected), "
+        "then Available. 409 when no car is plugged in."),
+    "SimulatorActionHandler.post[swipe]": simulator_action(
+        "a driver swipes an ID tag at a connector",
+        obj(("connector_id", "id_tag"), connector_id=OUTLET, id_tag=ID_TAG),
+        "A tag at the reader: Authorize and, if Accepted, StartTransaction and Charging; "
+        "the tag of the running session stops it (reason Local). 409 with no car plugged in, "
+        "while offline, or for another tag than the running session's."),
+    "SimulatorActionHandler.post[fault]": simulator_action(
+        "a connector faults with the error code chosen",
+        obj(("connector_id", "error_code"), connector_id=ANY_CONNECTOR,
+            error_code=enum(*sorted(code.value for code in rehearsal.FAULT_CODES)),
+            info={"type": "string", "minLength": 1, "maxLength": rehearsal.INFO_LENGTH}),
+        "StatusNotification Faulted with the error code and info; a session on it goes on "
+        "without energy until clear-fault. 409 when it is Faulted already."),
+    "SimulatorActionHandler.post[clear-fault]": simulator_action(
+        "the fault is repaired",
+        obj(("connector_id",), connector_id=ANY_CONNECTOR),
+        "The fault is repaired: Charging again for a session, Preparing with a car, else "
+        "Available. 409 when the connector is not Faulted."),
+    "SimulatorActionHandler.post[go-offline]": simulator_action(
+        "the simulator loses its network connection",
+        obj((), seconds={**nullable({"type": "number", "minimum": rehearsal.OFFLINE_SECONDS[0],
+                                     "maximum": rehearsal.OFFLINE_SECONDS[1]}),
+                         "description": "back after this long; absent or null: offline until "
+                                        "go-online"},
+            reboot={**BOOL, "default": False,
+                    "description": "true: it restarts (running sessions end with reason "
+                                   "Reboot) and sends a BootNotification when back"}),
+        "The connection drops with no closing handshake, as when the network fails; it "
+        "reconnects without a BootNotification (sessions go on) unless `reboot`. 409 when it "
+        "is offline already."),
+    "SimulatorActionHandler.post[go-online]": simulator_action(
+        "the simulator's network is back",
+        None, "It reconnects now. 409 when it is not held offline."),
 }
 
 

@@ -39,7 +39,8 @@ export function command(chargerId, slug, body, what, button = null) {
   });
 }
 
-async function tagList() {
+/** A datalist (id "known-tags") of the Accepted tags, for an ID tag field to suggest. */
+export async function tagList() {
   const list = h("datalist", { id: "known-tags" });
   try {
     // Effective status: an Accepted tag past its expiry date is not suggested.

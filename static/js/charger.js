@@ -11,6 +11,7 @@ import { startCommands } from "./charger-commands.js";
 import { startConfig } from "./charger-config.js";
 import { loadHistory, renderPlans } from "./charger-history.js";
 import { startOperations } from "./charger-operations.js";
+import { startRehearsal } from "./charger-rehearsal.js";
 import { startTimeline } from "./charger-timeline.js";
 import { isLive, onConnection } from "./connection.js";
 import { startable, usable } from "./dashboard-rows.js";
@@ -191,6 +192,9 @@ function onEvents(events) {
     if (event.type === "charger.boot" && event.charger_id === chargerId) booted(chargerId);
   }
   store.apply(events);
+  if (parts.rehearsal && events.some((e) => e.charger_id === chargerId && e.type !== "meter")) {
+    parts.rehearsal.refreshSoon(); // a simulator's own state changed with it
+  }
 }
 
 async function main() {
@@ -202,6 +206,7 @@ async function main() {
   if (can("operator")) {
     parts.commands = startCommands(chargerId, current);
     parts.operations = startOperations(chargerId, loadDetail);
+    parts.rehearsal = startRehearsal(chargerId);
   }
   try {
     await loadDetail();

@@ -1,11 +1,16 @@
 // The dashboard's commissioning panel: start and stop simulated chargers that connect to
-// this box like real ones (POST /ui/run-simulator/ and /ui/stop-simulator/).
+// this box like real ones (POST /ui/run-simulator/ and /ui/stop-simulator/), and rehearse
+// with them: each row has the controls of simulator-controls.js (plug in, swipe, fault,
+// go offline), drawn from the simulator's own state (GET /api/simulators/).
 
 import { get, post } from "./api.js";
+import { onConnection } from "./connection.js";
 import { kw, time } from "./format.js";
+import { chargerControls, connectionBadges, connectorLines } from "./simulator-controls.js";
 import { $, busy, h, notify, replace } from "./ui.js";
 
 const enc = encodeURIComponent;
+const COLUMNS = 6;
 
 function numberOrNull(input, scale = 1) {
   return input.value === "" ? null : Number(input.value) * scale;
@@ -20,21 +25,20 @@ function suggestId(running, store) {
   return "";
 }
 
-function simulatorRow(simulator, stop) {
+function simulatorRow(simulator, { stop, onState }) {
   const id = simulator.charger_id;
   return h("tr", { dataset: { simulator: id } },
     h("td", { dataset: { label: "Simulator" } },
       h("a", { class: "charger-id", href: `/ui/charger/${enc(id)}/` }, id)),
-    h("td", { dataset: { label: "Connection" } },
-      h("span", { class: `badge ${simulator.connected ? "ok" : "warn"}` },
-        simulator.connected ? "Connected" : "Connecting"), " ",
-      simulator.registration_status
-        ? h("span", { class: "muted small" }, simulator.registration_status) : ""),
+    h("td", { dataset: { label: "Connection" } }, connectionBadges(simulator)),
+    h("td", { class: "rehearsal", dataset: { label: "Rehearse" } },
+      connectorLines(simulator, onState)),
     h("td", { dataset: { label: "Set-up" } },
       `${simulator.connectors} connector(s), ${kw(simulator.power_w)}, ` +
       `meter values every ${simulator.meter_interval} s`),
     h("td", { dataset: { label: "Started" } }, time(simulator.started_at)),
-    h("td", { dataset: { label: "Action" } },
+    h("td", { dataset: { label: "Whole charger" } },
+      chargerControls(simulator, onState),
       h("button", { type: "button", class: "small", "aria-label": `Stop simulator ${id}`,
                     onclick: (e) => stop(id, e.currentTarget) }, "Stop simulator")));
 }
@@ -45,12 +49,28 @@ export function startCommissioning(store) {
   const idInput = $("#sim-id");
   let timer = null;
   let suggested = "";
+  let items = [];
+
+  function render() {
+    const handlers = { stop, onState: update };
+    const focused = document.activeElement && document.activeElement.dataset.focus;
+    replace($("#sim-rows"), items.length ? items.map((s) => simulatorRow(s, handlers))
+      : h("tr", {}, h("td", { colspan: COLUMNS, class: "empty" }, "No simulated charger runs.")));
+    const again = focused && $(`#sim-rows [data-focus="${CSS.escape(focused)}"]`);
+    if (again) again.focus(); // a redraw while the technician is on a button keeps it
+  }
+
+  /** One simulator's new state, from the answer to an action. */
+  function update(simulator) {
+    items = items.map((s) => (s.charger_id === simulator.charger_id ? simulator : s));
+    render();
+  }
 
   async function refresh() {
     const data = await get("/api/simulators/");
     $("#sim-limit").textContent = data.limit;
-    replace($("#sim-rows"), data.items.length ? data.items.map((s) => simulatorRow(s, stop))
-      : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "No simulated charger runs.")));
+    items = data.items;
+    render();
     if (!idInput.value || idInput.value === suggested) {
       suggested = suggestId(data.items, store);
       idInput.value = suggested;
@@ -86,6 +106,7 @@ export function startCommissioning(store) {
     }, form);
   });
 
+  onConnection(render); // the controls are disabled while the box cannot be reached
   refresh().catch(() => {});
-  return { refresh, refreshSoon };
+  return { refresh, refreshSoon, runs: (id) => items.some((s) => s.charger_id === id) };
 }

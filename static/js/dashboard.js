@@ -202,7 +202,9 @@ function onEvents(events) {
   checkAlerts(events, store.byId); // before they apply: a fault is news only once
   for (const event of events) if (event.type === "charger.boot") booted(event.charger_id);
   store.apply(events);
-  if (commissioning && events.some((e) => e.type.startsWith("charger."))) {
+  // The panel shows each simulator's own state: news of one (not its meter values) redraws it.
+  if (commissioning && events.some((e) => e.type.startsWith("charger.")
+      || (e.type !== "meter" && commissioning.runs(e.charger_id)))) {
     commissioning.refreshSoon();
   }
 }

@@ -1,6 +1,7 @@
 // The chargers as the dashboard knows them: loaded from a snapshot, kept current by the
-// live events. Status and meter events are applied in place; events that change more
-// than one field (boot, transaction start/stop) refetch that charger from the API.
+// live events. Status and meter events are applied in place (a status event carries the
+// charger's info text and timestamp, so a fault shows in full without a refetch); events
+// that change more than one field (boot, transaction start/stop) refetch that charger.
 
 import { get } from "./api.js";
 import { serverNow } from "./clock.js";
@@ -80,9 +81,6 @@ export class ChargerStore {
       charger.disconnected_at = charger.last_seen;
     } else if (event.type === "connector.status") {
       this.setStatus(charger, event);
-      // The event carries no info text and no charger timestamp: a fault's details
-      // (what the attention strip shows) come from the record.
-      if (event.status === "Faulted") this.refetch(charger.id);
     } else if (event.type === "meter") {
       return this.setMeter(charger, event);
     }
@@ -98,8 +96,11 @@ export class ChargerStore {
     }
     connector.status = event.status;
     connector.error_code = event.error_code;
-    connector.info = "";
-    connector.status_at = charger.last_seen;
+    connector.info = event.info ?? "";
+    // As in the record: status_at is the charger's own time (null when it sent none we
+    // could read), updated_at when the box received it.
+    connector.status_at = event.timestamp ?? null;
+    connector.updated_at = charger.last_seen;
   }
 
   setMeter(charger, event) {
