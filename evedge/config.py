@@ -192,6 +192,26 @@ class Config:
         2 * 86400,
         "Seconds a diagnostics location handed to a charger stays valid (it is single-use).",
     )
+    firmware_grant_ttl: int = setting(
+        7 * 86400,
+        "Seconds an ftp:// firmware location handed out for UpdateFirmware stays valid; until "
+        "then the charger may download (and resume) that one file as often as it needs.",
+    )
+    ftp_port: int = setting(
+        0,
+        "TCP port of the FTP server for chargers that transfer files only by FTP (firmware "
+        "downloads, diagnostics uploads; e.g. 2121); 0 = no FTP server.",
+    )
+    ftp_host: str = setting(
+        "", "Address the FTP server listens on; empty = host. A specific address is also the "
+            "host in the ftp:// locations the box hands out.")
+    ftp_passive_ports: str = setting(
+        "",
+        "Ports for FTP passive-mode data connections, as a range (60000-60099) to open in a "
+        "firewall or forward through NAT; empty = any free port.",
+    )
+    ftp_login_failure_delay: float = setting(
+        3.0, "Seconds before a failed FTP login is answered (slows down guessing).")
     min_free_bytes: int = setting(
         64 * 1024 * 1024,
         "Free space, in bytes, every upload must leave on the data_dir volume, so that the "
@@ -268,6 +288,7 @@ class Config:
             raise ConfigError("firmware_max_bytes and diagnostics_max_bytes must be positive")
         if self.min_free_bytes < 0:
             raise ConfigError("min_free_bytes must not be negative")
+        self._check_ftp()
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key must be set together")
         self._check_secrets()
@@ -287,6 +308,29 @@ class Config:
         if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ConfigError(f"jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes, or "
                               "empty to have one generated")
+
+    def _check_ftp(self) -> None:
+        if not 0 <= self.ftp_port < 65536:
+            raise ConfigError("ftp_port must be between 1 and 65535, or 0 for no FTP server")
+        if self.ftp_port == self.port:
+            raise ConfigError("ftp_port must differ from port")
+        self.ftp_passive_port_range  # raises ConfigError naming the setting
+        if self.ftp_login_failure_delay < 0 or self.firmware_grant_ttl <= 0:
+            raise ConfigError("ftp_login_failure_delay must not be negative and "
+                              "firmware_grant_ttl must be positive")
+
+    @property
+    def ftp_passive_port_range(self) -> range | None:
+        """ftp_passive_ports as a range of ports; None: any free port."""
+        text = self.ftp_passive_ports.strip()
+        if not text:
+            return None
+        match = re.fullmatch(r"(\d{1,5})\s*(?:-\s*(\d{1,5}))?", text)
+        first, last = (int(match[1]), int(match[2] or match[1])) if match else (0, 0)
+        if not 1024 <= first <= last < 65536:
+            raise ConfigError(f"ftp_passive_ports: {text!r} is not a range of ports such as "
+                              "60000-60099 (1024 to 65535, first to last)")
+        return range(first, last + 1)
 
     @property
     def allowed_host_names(self) -> tuple[str, ...]:

@@ -32,6 +32,11 @@ def config_checks(config: Config) -> list[Check]:
          "admission = accept: any device that connects with a new charge point id is "
          "registered as a charger, without a password; use admission = pending (an admin "
          "approves each charger) and give chargers passwords"),
+        (bool(config.ftp_port),
+         "ftp_port is set: the FTP server is plain FTP (no FTPS), so the logins in its "
+         "locations travel in clear text and anyone on the site network who reads one can "
+         "use it until it is spent or expires; serve FTP only for chargers that support "
+         "nothing else, on a network that only chargers reach"),
         ("*" in config.allowed_host_names,
          "allowed_hosts = *: requests with any Host header are answered, which lets a web "
          "page use DNS rebinding to reach the box through a visitor's browser; list the "

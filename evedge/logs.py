@@ -24,6 +24,10 @@ def setup_logging(config: Config) -> None:
     # One line per HTTP request is noise on a box with thousands of chargers.
     logging.getLogger("tornado.access").setLevel(
         logging.INFO if config.log_level == "debug" else logging.WARNING)
+    # pyftpdlib logs each FTP session's connect, login and disconnect at INFO; evedge logs
+    # the transfers themselves (evedge.ftp.*).
+    logging.getLogger("pyftpdlib").setLevel(
+        logging.INFO if config.log_level == "debug" else logging.WARNING)
 
 
 def hide_write_only_values(record: logging.LogRecord) -> bool:

@@ -8,6 +8,7 @@ closes them; what each one does lives in its own module.
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass, field
 
 from .chargers import protocol
@@ -23,6 +24,9 @@ from .domain.hosts import AllowedHosts, own_host_names
 from .domain.policy import Policy
 from .domain.read_models import ChargerReads
 from .events import Broadcaster
+from .ftp.bridge import LoopBridge
+from .ftp.server import FtpServer
+from .ftp.transfers import Transfers
 from .health import HealthCheck
 from .housekeeping import Housekeeping
 from .storage import sql
@@ -47,6 +51,7 @@ class Services:
     simulators: SimulatorFleet
     reads: ReadPool
     hosts: AllowedHosts
+    ftp: FtpServer | None = None  # with ftp_port set
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -54,6 +59,8 @@ class Services:
         database."""
         # First, while the server still answers: simulators end their transactions properly.
         await self.simulators.close()
+        if self.ftp is not None:  # while the loop still answers what its sessions ask
+            await self.ftp.close()
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -85,6 +92,9 @@ async def build_services(config: Config) -> Services:
     chargers = ConnectedChargers(context, ChargerPasswords(accounts.check_password),
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
+    # HTTP uploads (on the loop) and FTP uploads (in the FTP thread) share one free-space
+    # floor and the diagnostics quotas: one lock for both stores (domain/files.py).
+    volume_lock = threading.RLock()
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
@@ -93,17 +103,29 @@ async def build_services(config: Config) -> Services:
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
         housekeeping=Housekeeping(config, committer, chargers, events),
         firmware=files.FileStore(config.data_dir / "firmware", config.firmware_max_bytes,
-                                 "firmware file", min_free_bytes=config.min_free_bytes),
+                                 "firmware file", min_free_bytes=config.min_free_bytes,
+                                 volume_lock=volume_lock),
         diagnostics=files.DiagnosticsStore(
             config.data_dir / "diagnostics", config.diagnostics_max_bytes,
             min_free_bytes=config.min_free_bytes,
             quota_per_charger=config.diagnostics_quota_per_charger,
-            quota_total=config.diagnostics_quota_total),
+            quota_total=config.diagnostics_quota_total, volume_lock=volume_lock),
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
     )
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())
+    if config.ftp_port:
+        services.ftp = start_ftp(services)
     services.tasks.append(asyncio.create_task(services.housekeeping.every()))
     return services
+
+
+def start_ftp(services: Services) -> FtpServer:
+    """The FTP server for chargers, listening (evedge/ftp/)."""
+    bridge = LoopBridge(asyncio.get_running_loop(), services.committer)
+    server = FtpServer(services.config, Transfers(
+        bridge, services.firmware, services.diagnostics, services.events, services.committer))
+    server.start()
+    return server

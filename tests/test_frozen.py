@@ -63,3 +63,66 @@ async def test_frozen_server_serves_ocpp_api_and_dashboard(tmp_path):
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def test_frozen_server_serves_firmware_and_receives_diagnostics_by_ftp(tmp_path):
+    """pyftpdlib (and the stdlib asynchat/asyncore it runs on) made it into the bundle."""
+    import ftplib
+    import io
+    from urllib.parse import urlsplit
+
+    port, ftp_port = free_port(), free_port()
+    common = ["--data-dir", str(tmp_path)]
+    created = subprocess.run([BINARY, "createuser", *common, "--username", "admin",
+                              "--password", "admin-pass-1"], capture_output=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    proc = await asyncio.create_subprocess_exec(
+        BINARY, "serve", "--host", "127.0.0.1", "--port", str(port), "--ftp-port",
+        str(ftp_port), *common, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    client = tornado.httpclient.AsyncHTTPClient()
+    base = f"http://127.0.0.1:{port}"
+
+    async def call(method, path, token=None, body=None, raw=None):
+        response = await client.fetch(
+            base + path, method=method, raise_error=False,
+            body=raw if raw is not None else (json.dumps(body) if body is not None else None),
+            headers={"Content-Type": "application/octet-stream" if raw else "application/json",
+                     **({"Authorization": f"Bearer {token}"} if token else {})})
+        assert response.code < 300, (path, response.code, response.body)
+        return json.loads(response.body) if response.body else None
+
+    def by_ftp(firmware: str, diagnostics: str) -> tuple[bytes, str]:
+        fetched = io.BytesIO()
+        for location, transfer in ((firmware, lambda f: f.retrbinary("RETR fw.bin",
+                                                                     fetched.write)),
+                                   (diagnostics, lambda f: f.storbinary(
+                                       "STOR frozen.log", io.BytesIO(b"frozen")))):
+            parts = urlsplit(location)
+            with ftplib.FTP(timeout=5) as ftp:
+                ftp.connect(parts.hostname, parts.port)
+                ftp.login(parts.username, parts.password)
+                answer = transfer(ftp)
+        return fetched.getvalue(), answer
+
+    try:
+        while b"listening on" not in (line := await asyncio.wait_for(proc.stdout.readline(), 60)):
+            assert line, "the binary exited before listening"
+        token = (await call("POST", "/api/auth/login/", body={
+            "username": "admin", "password": "admin-pass-1"}))["access"]
+        await call("POST", "/api/chargers/", token, {"id": "CP-FROZEN"})
+        await call("PUT", "/api/firmware/fw.bin", token, raw=b"F" * 100_000)
+        firmware = await call("GET", "/api/firmware/fw.bin/location/CP-FROZEN/?protocol=ftp",
+                              token)
+        diagnostics = await call("GET", "/api/diagnostics/location/CP-FROZEN/?protocol=ftp",
+                                 token)
+        fetched, stored = await asyncio.to_thread(by_ftp, firmware["location"],
+                                                  diagnostics["location"])
+        assert fetched == b"F" * 100_000 and stored.endswith("frozen.log.")
+        listed = await call("GET", "/api/diagnostics/?charger=CP-FROZEN", token)
+        assert [item["name"] for item in listed["items"]] == ["frozen.log"]
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 20) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

@@ -81,6 +81,7 @@ def _third_party(name: str) -> set[str]:
     ("ocpp", ("evedge.chargers", "evedge.simulation")),
     ("tornado", ("evedge.web", "evedge.simulation", "evedge.server")),
     ("peewee", ("evedge.storage", "evedge.domain")),
+    ("pyftpdlib", ("evedge.ftp",)),
 ])
 def test_libraries_are_imported_only_in_their_rooms(library, allowed):
     breaches = sorted(name for name in GRAPH if library in _third_party(name)
@@ -96,6 +97,20 @@ def test_the_domain_stands_on_storage_only():
             bad = sorted(t for t in _evedge_edges(name) if t.startswith(
                 ("evedge.chargers", "evedge.web", "evedge.services", "evedge.server")))
             assert bad == [], f"{name} imports {bad}"
+
+
+def test_the_ftp_server_is_a_transport_beside_the_web():
+    """evedge/ftp/ stands on the domain, like web/; neither imports the other, and neither
+    it nor the domain imports the OCPP layer."""
+    for name in GRAPH:
+        edges = _evedge_edges(name)
+        if name.startswith("evedge.ftp"):
+            bad = sorted(t for t in edges if t.startswith(
+                ("evedge.web", "evedge.chargers", "evedge.services", "evedge.server",
+                 "evedge.storage.sql", "evedge.storage.models")))
+            assert bad == [], f"{name} imports {bad}"
+        if name.startswith("evedge.web"):
+            assert not any(t.startswith("evedge.ftp") for t in edges), name
 
 
 def test_handlers_never_run_sql():

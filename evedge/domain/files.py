@@ -6,6 +6,8 @@ UpdateFirmware and receives the uploads GetDiagnostics asks for. Files live in
 through an :class:`Upload` (a hidden temporary file, published by rename only
 once complete and fsynced, so a power cut never leaves half a file under the
 real name); ``multipart.py`` streams ``multipart/form-data`` bodies into one.
+Uploads arrive on the event loop (HTTP) and in the FTP server's thread (evedge/ftp/):
+the limits they share are checked under one lock (``volume_lock``).
 Limits come from the settings ``firmware_max_bytes``, ``diagnostics_max_bytes``
 and ``min_free_bytes``; ``services.py`` builds the two stores once. No Tornado
 here: handlers feed chunks and get :class:`StoredFile` records. Nothing in this
@@ -21,6 +23,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,15 +117,17 @@ class FileStore:
 
     ``max_bytes`` caps each file; ``min_free_bytes`` is the space every upload must
     leave free on the volume: a full flash would stop SQLite from committing, and
-    with it every charger message (docs/decisions.md D4).
+    with it every charger message (docs/decisions.md D4). ``volume_lock`` is held while
+    an upload checks the floor and writes a chunk; stores on one volume share it.
     """
 
     def __init__(self, directory: Path, max_bytes: int, label: str = "file", *,
-                 min_free_bytes: int = 0):
+                 min_free_bytes: int = 0, volume_lock: threading.RLock | None = None):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.label = label
         self.min_free_bytes = min_free_bytes
+        self.volume_lock = volume_lock or threading.RLock()
 
     def path(self, name: str) -> Path:
         """Where ``name`` lives (validated; the file may not exist)."""
@@ -246,13 +251,16 @@ class Upload:
         self.received += len(chunk)
         if self.received > self.store.max_bytes:
             raise too_large(self.store.max_bytes)
-        if self.quota is not None:
-            self.quota.grow(self.received)
-        # Before every chunk: uploads run one chunk at a time on the event loop, so
-        # checking here holds the free-space floor exactly, however many run at once.
-        self.store.require_free_space(len(chunk))
-        self._hash.update(chunk)
-        self._file.write(chunk)
+        # Before every chunk, and with the chunk written under the same lock: uploads on
+        # the event loop and in the FTP thread (evedge/ftp/) then hold the free-space floor
+        # and the quotas exactly, however many run at once. The loop waits at most for one
+        # chunk another thread is writing.
+        with self.store.volume_lock:
+            if self.quota is not None:
+                self.quota.grow(self.received)
+            self.store.require_free_space(len(chunk))
+            self._hash.update(chunk)
+            self._file.write(chunk)
 
     def commit(self) -> tuple[StoredFile, bool]:
         """Publish the file; returns it and whether it is new (False: replaced one).
@@ -351,28 +359,34 @@ class DiagnosticsStore:
     diagnostics_quota_total), counting uploads still arriving."""
 
     def __init__(self, directory: Path, max_bytes: int, *, min_free_bytes: int = 0,
-                 quota_per_charger: int = 0, quota_total: int = 0):
+                 quota_per_charger: int = 0, quota_total: int = 0,
+                 volume_lock: threading.RLock | None = None):
         self.directory = Path(directory)
         self.max_bytes = max_bytes
         self.min_free_bytes = min_free_bytes
         self.quota_per_charger = quota_per_charger
         self.quota_total = quota_total
+        # Guards the two below and the writes of uploads (HTTP on the loop, FTP in its thread).
+        self.lock = volume_lock or threading.RLock()
         self._arriving: dict[str, int] = {}  # charger id -> bytes of uploads in progress
         self._claimed: set[str] = set()  # upload grants with an upload in progress
 
     def claim(self, grant: str) -> bool:
         """Take a grant for one upload; False while another upload holds it."""
-        if grant in self._claimed:
-            return False
-        self._claimed.add(grant)
-        return True
+        with self.lock:
+            if grant in self._claimed:
+                return False
+            self._claimed.add(grant)
+            return True
 
     def unclaim(self, grant: str) -> None:
-        self._claimed.discard(grant)
+        with self.lock:
+            self._claimed.discard(grant)
 
     def for_charger(self, charger_id: str) -> FileStore:
         return FileStore(self.directory / _charger_dir(charger_id), self.max_bytes,
-                         "diagnostics file", min_free_bytes=self.min_free_bytes)
+                         "diagnostics file", min_free_bytes=self.min_free_bytes,
+                         volume_lock=self.lock)
 
     def quota(self, charger_id: str) -> Quota:
         """The budget one upload from ``charger_id`` counts against."""
@@ -408,23 +422,27 @@ class Quota:
 
     def reserve(self, size: int) -> None:
         """Refuse an upload whose announced size would not fit (before it is sent)."""
-        self._check(size)
+        with self.store.lock:
+            self._check(size)
 
     def grow(self, received: int) -> None:
         """The upload has received ``received`` bytes so far."""
-        arriving = self.store._arriving
-        arriving[self.charger_id] = arriving.get(self.charger_id, 0) + received - self._counted
-        self._counted = received
-        self._check(0)
+        with self.store.lock:
+            arriving = self.store._arriving
+            arriving[self.charger_id] = (arriving.get(self.charger_id, 0) + received
+                                         - self._counted)
+            self._counted = received
+            self._check(0)
 
     def release(self) -> None:
-        arriving = self.store._arriving
-        left = arriving.get(self.charger_id, 0) - self._counted
-        if left > 0:
-            arriving[self.charger_id] = left
-        else:
-            arriving.pop(self.charger_id, None)
-        self._counted = 0
+        with self.store.lock:
+            arriving = self.store._arriving
+            left = arriving.get(self.charger_id, 0) - self._counted
+            if left > 0:
+                arriving[self.charger_id] = left
+            else:
+                arriving.pop(self.charger_id, None)
+            self._counted = 0
 
     def _check(self, more: int) -> None:
         store = self.store

@@ -1,11 +1,13 @@
 """FirmwareManagement actions the Central System sends the simulated charger: UpdateFirmware
-(§5.19) and GetDiagnostics (§5.9), with their HTTP transfers and status reports (§4.4, §4.5).
+(§5.19) and GetDiagnostics (§5.9), with their HTTP or FTP transfers and status reports (§4.4,
+§4.5).
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import ftplib
 import hashlib
 import logging
 import re
@@ -17,6 +19,7 @@ from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, DiagnosticsStatus, FirmwareStatus
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
+from . import ftp_transfer
 from .clock import rfc3339, utc_now
 
 log = logging.getLogger("evedge.simulator")
@@ -24,6 +27,13 @@ log = logging.getLogger("evedge.simulator")
 
 def _or_default(value: Any, default: Any) -> Any:
     return default if value is None else value
+
+
+def _scheme(url: str) -> str:
+    try:
+        return urllib.parse.urlsplit(url).scheme
+    except ValueError:  # e.g. "http://[broken": a failed transfer, as a charger reports it
+        return ""
 
 
 class FirmwareHandlers:
@@ -79,11 +89,11 @@ class FirmwareHandlers:
     async def _update_firmware(
         self, location: str, retrieve_at: dt.datetime, retries: int, retry_interval: float
     ):
-        """Download with HTTP GET, then install. Each step is reported (§4.5). An empty file
-        fails to install."""
+        """Download with HTTP GET or FTP RETR, then install. Each step is reported (§4.5). An
+        empty file fails to install."""
         await asyncio.sleep(max(0.0, (retrieve_at - utc_now()).total_seconds()))
         await self._firmware_step(FirmwareStatus.downloading)
-        body = await self._http_transfer("GET", location, None, retries, retry_interval)
+        body = await self._transfer("GET", location, None, retries, retry_interval)
         if body is None:
             await self._firmware_step(FirmwareStatus.download_failed)
             return
@@ -106,12 +116,12 @@ class FirmwareHandlers:
     async def _upload_diagnostics(
         self, location: str, file_name: str, retries: int, retry_interval: float
     ):
-        """Upload a generated log with HTTP PUT (§4.4 status reports). ftp:// is not supported,
-        so it ends in UploadFailed."""
+        """Upload a generated log with HTTP PUT or FTP STOR (§4.4 status reports); another
+        scheme ends in UploadFailed."""
         url = location + file_name if location.endswith("/") else location
         await self._diagnostics_step(DiagnosticsStatus.uploading)
         body = self._diagnostics_text().encode()
-        uploaded = await self._http_transfer("PUT", url, body, retries, retry_interval) is not None
+        uploaded = await self._transfer("PUT", url, body, retries, retry_interval) is not None
         self.diagnostics_uploads.append(
             {"url": url, "file_name": file_name, "size": len(body), "uploaded": uploaded}
         )
@@ -133,14 +143,36 @@ class FirmwareHandlers:
         lines += [f"event: {entry.event[:2]}" for entry in list(self.history)[-50:]]
         return "\n".join(lines) + "\n"
 
+    async def _transfer(
+        self, method: str, url: str, body: bytes | None, retries: int, retry_interval: float
+    ):
+        """GET (download) or PUT (upload) over http(s) or ftp, with retries. Returns the
+        downloaded body (b"" for an upload), or None on failure."""
+        if _scheme(url) == "ftp":
+            return await self._ftp_transfer(method, url, body, retries, retry_interval)
+        return await self._http_transfer(method, url, body, retries, retry_interval)
+
+    async def _ftp_transfer(
+        self, method: str, url: str, body: bytes | None, retries: int, retry_interval: float
+    ):
+        """RETR or STOR, in a thread (ftplib blocks). Returns what _transfer returns."""
+        for attempt in range(retries + 1):
+            if attempt:
+                await asyncio.sleep(retry_interval)
+            try:
+                if method == "GET":
+                    return await asyncio.to_thread(ftp_transfer.download, url)
+                await asyncio.to_thread(ftp_transfer.upload, url, body or b"")
+                return b""
+            except (*ftplib.all_errors, ValueError) as exc:
+                log.info("%s: FTP %s %s failed: %s", self.id, method, url, exc)
+        return None
+
     async def _http_transfer(
         self, method: str, url: str, body: bytes | None, retries: int, retry_interval: float
     ):
         """GET or PUT over http(s) with retries. Returns the response body, or None on failure."""
-        try:
-            scheme = urllib.parse.urlsplit(url).scheme
-        except ValueError:  # e.g. "http://[broken": a failed transfer, as a charger reports it
-            scheme = ""
+        scheme = _scheme(url)
         if scheme not in ("http", "https"):
             log.info("%s: %s %s: scheme %r not supported", self.id, method, url, scheme)
             return None

@@ -119,6 +119,8 @@ def _default_configuration(
         "ChargingScheduleMaxPeriods": ("24", True),
         "MaxChargingProfilesInstalled": ("10", True),
         "SupportedFeatureProfiles": (profiles, True),
+        # §9.1: how it downloads firmware and uploads diagnostics (handlers_firmware.py).
+        "SupportedFileTransferProtocols": ("FTP,HTTP,HTTPS", True),
         "StopTransactionOnEVSideDisconnect": ("true", False),
         "UnlockConnectorOnEVSideDisconnect": ("true", False),
         "ResetRetries": ("3", False),

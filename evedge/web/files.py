@@ -3,7 +3,9 @@
 ``/api/firmware/`` and ``/api/diagnostics/`` are the authenticated API for people;
 ``/firmware/<name>`` and ``/diagnostics/<charger_id>/`` are what chargers use,
 without a bearer token, since OCPP 1.6 gives them no way to carry one for file
-transfer. Request bodies are streamed to disk as they arrive (a firmware image
+transfer. The location endpoints hand out an HTTP or an FTP location (evedge/ftp/), as
+the charger's SupportedFileTransferProtocols says (domain/transfer_protocols.py).
+Request bodies are streamed to disk as they arrive (a firmware image
 can be hundreds of MB on a box with 1 GB of RAM); storage rules live in
 ``domain/files.py``, form parsing in ``domain/multipart.py``. The two stores are built
 once, from the settings, in ``services.py``.
@@ -20,7 +22,7 @@ from urllib.parse import quote
 import tornado.web
 
 from .. import errors
-from ..domain import charger_ids, files, multipart, upload_grants
+from ..domain import charger_ids, files, multipart, transfer_protocols, upload_grants
 from ..timeutil import to_rfc3339, utcnow
 from .base import ApiHandler, BaseHandler
 
@@ -33,6 +35,21 @@ def _diagnostics_json(charger_id: str, stored: files.StoredFile) -> dict[str, An
     return {"charger_id": charger_id, "name": stored.name, "size": stored.size,
             "sha256": stored.sha256, "received_at": stored.as_json()["modified_at"],
             "url": f"/api/diagnostics/{quote(charger_id, safe='')}/{quote(stored.name)}"}
+
+
+def _transfer_choice(handler: ApiHandler, charger_id: str) -> transfer_protocols.Choice:
+    """HTTP or FTP for a transfer with this charger (``?protocol=http|ftp`` forces one)."""
+    return transfer_protocols.choose(
+        transfer_protocols.reported_by(charger_id),
+        handler.get_query_argument("protocol", None) or None,
+        box_http=handler.request.protocol.upper(), ftp_on=bool(handler.services.config.ftp_port))
+
+
+def _ftp_location(handler: BaseHandler, user: str, token: str, name: str = "") -> str:
+    config = handler.services.config
+    host = transfer_protocols.location_host(config.ftp_host or config.host,
+                                            handler.request.host_name)
+    return transfer_protocols.ftp_url(host, config.ftp_port, user, token, name)
 
 
 async def _blocking(fn: Callable[..., Any], *args: Any) -> Any:
@@ -244,6 +261,28 @@ class FirmwareFileHandler(UploadHandler):
         self.finish()
 
 
+class FirmwareLocationHandler(ApiHandler):
+    permissions = {"GET": "operator"}
+
+    async def get(self, name: str, charger_id: str) -> None:
+        """The UpdateFirmware ``location`` of this file for this charger: its HTTP ``url``,
+        or an ftp:// location with a login that may fetch this one file until
+        ``expires_at`` (setting firmware_grant_ttl), as the charger supports."""
+        self.services.firmware.info(name)  # 400 for a bad name, 404 for no such file
+        charger_ids.require_known(charger_id)
+        choice = _transfer_choice(self, charger_id)
+        answer = {"name": name, "protocol": choice.protocol, "reason": choice.reason}
+        if choice.protocol == "http":
+            url = f"{self.public_base_url()}/firmware/{quote(name)}"
+            self.send_json({**answer, "location": url, "expires_at": None})
+            return
+        ttl = self.services.config.firmware_grant_ttl
+        token, expires = await self.committed(lambda: upload_grants.issue(
+            charger_id, transfer_protocols.FIRMWARE_USER, utcnow(), ttl, file_name=name))
+        location = _ftp_location(self, transfer_protocols.FIRMWARE_USER, token, name)
+        self.send_json({**answer, "location": location, "expires_at": to_rfc3339(expires)})
+
+
 # --- diagnostics --------------------------------------------------------------------------
 
 
@@ -360,19 +399,26 @@ class DiagnosticsLocationHandler(ApiHandler):
 
     async def get(self, charger_id: str) -> None:
         """A GetDiagnostics ``location`` that lets this charger upload one file to the box
-        (a single-use token in the path, valid for ``diagnostics_grant_ttl`` seconds)."""
+        (a single-use token, valid for ``diagnostics_grant_ttl`` seconds): over HTTP, or
+        over FTP as the charger supports."""
         charger_ids.require_known(charger_id)
+        choice = _transfer_choice(self, charger_id)
         ttl = self.services.config.diagnostics_grant_ttl
-        token, expires = await self.committed(
-            lambda: upload_grants.issue(charger_id, "diagnostics", utcnow(), ttl))
-        self.send_json({"location": f"{self.public_base_url()}/diagnostics/"
-                                    f"{quote(charger_id, safe='')}/{token}/",
-                        "expires_at": to_rfc3339(expires)})
+        token, expires = await self.committed(lambda: upload_grants.issue(
+            charger_id, transfer_protocols.DIAGNOSTICS_USER, utcnow(), ttl))
+        if choice.protocol == "http":
+            location = (f"{self.public_base_url()}/diagnostics/"
+                        f"{quote(charger_id, safe='')}/{token}/")
+        else:
+            location = _ftp_location(self, transfer_protocols.DIAGNOSTICS_USER, token)
+        self.send_json({"location": location, "expires_at": to_rfc3339(expires),
+                        "protocol": choice.protocol, "reason": choice.reason})
 
 
 ROUTES = [
     (r"/api/firmware/", FirmwareListHandler),
     (r"/api/firmware/([^/]+)", FirmwareFileHandler),
+    (r"/api/firmware/([^/]+)/location/([^/]+)/", FirmwareLocationHandler),
     (r"/firmware/([^/]+)", FirmwareDownloadHandler),
     (r"/api/diagnostics/", DiagnosticsListHandler),
     (r"/api/diagnostics/location/([^/]+)/", DiagnosticsLocationHandler),

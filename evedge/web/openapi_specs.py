@@ -269,6 +269,15 @@ OFFSET = query("offset", {"type": "integer", "minimum": 0, "default": 0}, "items
 CHARGER_Q = query("charger", STR, "only this charger's")
 OVERWRITE = query("overwrite", BOOL, "replace an existing file of that name (1/true)")
 TOTAL = {"X-Total-Count": {"schema": INT, "description": "items in all pages"}}
+PROTOCOL_Q = query("protocol", enum("http", "ftp"),
+                   "this protocol; without it, the charger's reported "
+                   "SupportedFileTransferProtocols decides (HTTP when nothing is known)")
+TRANSFER = {"location": {"type": "string", "format": "uri"},
+            "protocol": {**enum("http", "ftp"), "description": "what the location uses"},
+            "reason": {**STR, "description": "why that protocol, for the operator"}}
+TRANSFER_NOTE = ("409 (`field` protocol) when only FTP would do and the box has no FTP server "
+                 "(setting `ftp_port`). An ftp:// location carries its login: user "
+                 "`firmware` or `diagnostics`, a token as password.")
 FILE_OK = {200: {"application/octet-stream": {"schema": BINARY}},
            206: {"application/octet-stream": {"schema": BINARY}}, 304: {}}
 HEAD_OK = {200: {}, 206: {}, 304: {}}
@@ -381,6 +390,11 @@ SPECS: dict[str, Spec] = {
         {"application/octet-stream": UPLOAD_BODY["application/octet-stream"]},
         query=(OVERWRITE,), errors=(400, 409, 413, 507)),
     "FirmwareFileHandler.delete": Spec({204: {}}, errors=(400, 404)),
+    "FirmwareLocationHandler.get": Spec(
+        {200: obj(name=STR, **TRANSFER, expires_at={
+            **nullable(TIME), "description": "when an ftp:// location stops working; null "
+                                             "for the HTTP url, which does not expire"})},
+        query=(PROTOCOL_Q,), errors=(400, 404, 409), note=TRANSFER_NOTE),
     "FirmwareDownloadHandler.get": Spec(FILE_OK, errors=(400, 404, 416)),
     "FirmwareDownloadHandler.head": Spec(HEAD_OK, errors=(400, 404, 416),
                                          summary="A firmware image's headers, without the body."),
@@ -388,8 +402,8 @@ SPECS: dict[str, Spec] = {
                                        query=(CHARGER_Q, limit(100), OFFSET), errors=(400,),
                                        headers=TOTAL),
     "DiagnosticsLocationHandler.get": Spec(
-        {200: obj(location={"type": "string", "format": "uri"}, expires_at=TIME)},
-        errors=(404,)),
+        {200: obj(**TRANSFER, expires_at=TIME)}, query=(PROTOCOL_Q,), errors=(400, 404, 409),
+        note=TRANSFER_NOTE),
     "DiagnosticsFileHandler.get": Spec(FILE_OK, errors=(400, 404, 416)),
     "DiagnosticsFileHandler.head": Spec(HEAD_OK, errors=(400, 404, 416),
                                         summary="A diagnostics file's headers, without the body."),

@@ -33,8 +33,12 @@ export function startCommands(chargerId, charger) {
                          `The charger downloads ${choice.textContent} from this box and ` +
                          "installs it; it may reboot and stop running transactions.",
                          "Update firmware")) return;
+    // HTTP or FTP, as the charger's SupportedFileTransferProtocols says (the box decides).
+    const located = await busy(form.querySelector("button"), () => get(
+      `/api/firmware/${encodeURIComponent(choice.value)}/location/${enc}/`));
+    if (!located) return;
     command(chargerId, "update-firmware",
-            { location: choice.value, retrieve_date: new Date().toISOString() },
+            { location: located.location, retrieve_date: new Date().toISOString() },
             "UpdateFirmware", form.querySelector("button"));
   });
 
@@ -75,7 +79,7 @@ async function loadFirmware() {
   const { items } = await get("/api/firmware/");
   const select = $("#firmware-file");
   replace(select, items.length
-    ? items.map((file) => h("option", { value: file.url }, file.name))
+    ? items.map((file) => h("option", { value: file.name }, file.name))
     : h("option", { value: "" }, "No firmware uploaded yet"));
   select.disabled = !items.length;
 }
