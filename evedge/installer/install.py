@@ -120,7 +120,7 @@ class Installer:
         return [SERVICE] + ([BACKUP_TIMER] if backups else [])
 
     def first_admin(self) -> None:
-        if self.machine.live or self.options.admin_user:
+        if self.machine.live or self.options.admin_user is not None:
             ensure_first_admin(self.layout, self.options.admin_user, self.say)
         else:
             self.say("first admin: not created (staging root without --admin-user; create "
