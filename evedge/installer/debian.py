@@ -151,8 +151,15 @@ def _size_kib(stage: Path) -> int:
     return sum(-(-p.stat().st_size // 1024) for p in stage.rglob("*") if p.is_file())
 
 
+def _source_readme() -> Path | None:
+    readme = Path(__file__).resolve().parents[2] / "README.md"
+    return readme if readme.is_file() else None
+
+
 def build_deb(binary: Path, out_dir: Path, readme: Path | None = None) -> Path:
-    """Build ``evedge_<version>_<arch>.deb`` in ``out_dir`` from ``binary``; its path."""
+    """Build ``evedge_<version>_<arch>.deb`` in ``out_dir`` from ``binary``; its path.
+    ``readme`` (default: the source tree's README.md) is shipped as the documentation."""
+    readme = readme or _source_readme()
     if shutil.which("dpkg-deb") is None:
         raise InstallError("dpkg-deb is not installed (apt-get install dpkg)")
     arch = architecture(binary)
@@ -184,11 +191,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--readme", type=Path, default=None,
                         help=f"Shipped as {README} (default: README.md beside evedge/).")
     args = parser.parse_args(argv)
-    readme = args.readme or Path(__file__).resolve().parents[2] / "README.md"
     try:
         if not args.binary.is_file():
             raise InstallError(f"{args.binary}: no such binary (make build)")
-        package = build_deb(args.binary, args.out, readme if readme.is_file() else None)
+        if args.readme is not None and not args.readme.is_file():
+            raise InstallError(f"--readme: {args.readme}: no such file")
+        package = build_deb(args.binary, args.out, args.readme)
     except InstallError as exc:
         print(f"evedge deb: {exc}", file=sys.stderr)
         return 1
