@@ -279,3 +279,12 @@ def test_a_path_written_into_a_unit_is_absolute_and_needs_no_quoting(value):
         return
     assert path.startswith("/") and ".." not in path.split("/")
     assert not set(path) & set(" %$'\"\\\n")
+
+
+@pytest.mark.skipif(os.path.isdir("/run/systemd/system"),
+                    reason="systemd runs here: the live install is tested in the container")
+def test_a_live_install_without_systemd_refuses_before_writing_anything():
+    # In-process: run for real on such a machine, a regression would create a user here.
+    from evedge.installer.machine import LiveMachine
+    with pytest.raises(InstallError, match=r"systemd is not running here \(PID 1 is "):
+        LiveMachine(print).preflight()

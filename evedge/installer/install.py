@@ -136,6 +136,7 @@ class Installer:
 
     def run(self) -> None:
         refuse_over_package(self.layout)
+        self.machine.preflight()
         source = executable(self.options.binary)
         if not self.machine.live:
             self.say(f"staging root {self.layout.root}: nothing outside it is changed")

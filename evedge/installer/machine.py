@@ -30,6 +30,16 @@ class LiveMachine:
     def __init__(self, say: Say):
         self.say = say
 
+    def preflight(self) -> None:
+        """Refuse before anything is written when there is no systemd to run the service."""
+        if not os.path.isdir("/run/systemd/system"):
+            try:
+                init = open("/proc/1/comm").read().strip()
+            except OSError:
+                init = "unknown"
+            raise InstallError(f"systemd is not running here (PID 1 is {init}): stage the "
+                               "files with --root DIR, or see README 'Appendix: by hand'")
+
     def owner(self) -> Owner | None:
         try:
             entry = pwd.getpwnam(USER)
@@ -87,6 +97,9 @@ class StagingMachine:
 
     def __init__(self, say: Say):
         self.say = say
+
+    def preflight(self) -> None:
+        pass
 
     def owner(self) -> Owner | None:
         return None

@@ -34,6 +34,7 @@ def _remove(layout: Layout, target: str, say: Say) -> None:
 def uninstall(options: UninstallOptions, machine, say: Say) -> None:
     layout = options.layout
     refuse_over_package(layout)
+    machine.preflight()
     purge_asked = options.purge and (options.yes or confirm(
         f"Delete {DATA_DIR} (the database, the JWT secret, firmware and diagnostics files) "
         f"and {CONFIG_DIR}? Type yes: "))
