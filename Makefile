@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 PORT   ?= 8000
 DATA   ?= var
 
-.PHONY: run test test-postgres bench build clean venv
+.PHONY: run test test-postgres bench build deb clean venv
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,11 @@ bench: venv
 build: venv
 	$(BIN)/pip install --quiet 'pyinstaller>=6.22'
 	$(BIN)/pyinstaller --clean --noconfirm --distpath dist --workpath build/work build/pyinstaller.spec
+
+# The Debian package from the one-file binary (dpkg-deb, no internet): dist/evedge_<v>_<arch>.deb
+deb: venv
+	test -x dist/evedge || $(MAKE) build
+	$(BIN)/python -m evedge.installer.debian dist/evedge --out dist
 
 clean:
 	rm -rf $(VENV) dist build/work .pytest_cache

@@ -1,16 +1,16 @@
-"""Command line: ``evedge serve | createuser | simulate | selftest | backup | restore``
-(also ``python -m evedge``)."""
+"""Command line: ``evedge serve | createuser | simulate | selftest | backup | restore |
+install | uninstall`` (also ``python -m evedge``)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import sys
 
 from . import __version__
 from .config import ConfigError, add_arguments, load_config
+from .prompts import read_new_password
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
     restore.add_argument("--force", action="store_true",
                          help="Restore into a non-empty data_dir, moving its contents aside "
                          "to data_dir/.replaced-<timestamp>/.")
+    from .installer.cli import add_parsers
+    add_parsers(commands)
     return parser
 
 
@@ -62,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "selftest":
         return _selftest()
+    if args.command in ("install", "uninstall"):
+        from .installer.cli import run
+        return run(args)
     try:
         config = load_config(_setting_args(args))
     except ConfigError as exc:
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     from .logs import setup_logging
     setup_logging(config)
     if args.command == "createuser":
-        password = args.password if args.password is not None else _read_password()
+        password = args.password if args.password is not None else read_new_password()
         if password is None:
             return 1
         return asyncio.run(_createuser(config, args.username, password, args.role))
@@ -90,23 +95,6 @@ def _setting_args(args: argparse.Namespace) -> argparse.Namespace:
     extra = {"username", "password", "role", "command", "dest", "with_diagnostics", "files_only",
              "keep", "archive", "force"}
     return argparse.Namespace(**{k: v for k, v in vars(args).items() if k not in extra})
-
-
-def _read_password() -> str | None:
-    """The new account's password: asked twice on a terminal, else one line of stdin
-    (``printf '%s\n' "$PW" | evedge createuser ...``)."""
-    if not sys.stdin.isatty():
-        return sys.stdin.readline().rstrip("\r\n")
-    try:
-        first = getpass.getpass("Password: ")
-        again = getpass.getpass("Password (again): ")
-    except (EOFError, KeyboardInterrupt):
-        print(file=sys.stderr)
-        return None
-    if first != again:
-        print("evedge: the passwords differ", file=sys.stderr)
-        return None
-    return first
 
 
 async def _createuser(config, username: str, password: str, role: str) -> int:
