@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 from . import errors, rehearsal
 from .config import Config
+from .domain import charger_admin
 from .domain.charger_ids import check_charger_id
 from .simulation.charger import SimulatedCharger
 from .simulation.state import Connector
@@ -127,6 +128,7 @@ class SimulatorFleet:
     def __init__(self, config: Config, is_online: Callable[[str], bool],
                  limit: int = MAX_SIMULATORS):
         # Tests serve on an unused port, not config.port: they set ``url`` to theirs.
+        self._config = config
         self.url = own_ocpp_url(config)
         self._ssl = own_tls_context(config)
         self._is_online = is_online
@@ -146,6 +148,9 @@ class SimulatorFleet:
                                   field="charger_id")
         if len(self._running) >= self.limit:
             raise errors.Conflict(f"at most {self.limit} simulated chargers run at once")
+        # Admitted like a real charger would be: Pending unless the box accepts newcomers.
+        charger_admin.claim_for_simulator(
+            charger_id, "Accepted" if self._config.admission == "accept" else "Pending")
         charger = SimulatedCharger(charger_id, url=self.url, ssl=self._ssl, **options)
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(charger, stop), name=f"simulator-{charger_id}")

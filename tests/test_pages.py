@@ -312,7 +312,15 @@ async def test_the_fleet_is_capped_and_never_takes_over_a_real_charger(
         taken = await api.post("/ui/run-simulator/", {"charger_id": "CP-REAL"},
                                token=tokens["operator"])
     assert taken.status == 409 and taken.body["field"] == "charger_id"
+    # Offline, a registered real charger's id is still its own.
+    squat = await api.post("/ui/run-simulator/", {"charger_id": "CP-REAL"},
+                           token=tokens["operator"])
+    assert squat.status == 409 and "registered charger" in squat.body["error"]
     assert [s["charger_id"] for s in fleet.running()] == ["SIM-A"]
+    # A simulator's own id may be used again by a simulator.
+    await fleet.stop("SIM-A")
+    assert (await api.post("/ui/run-simulator/", {"charger_id": "SIM-A"},
+                           token=tokens["operator"])).status == 200
 
 
 async def test_closing_the_services_stops_the_simulators(server, api, fleet, tokens):

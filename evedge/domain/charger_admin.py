@@ -88,6 +88,25 @@ _AS_NEW = {"retired_at": None, "configuration": "", "local_list_version": None,
            "firmware_status": "", "diagnostics_status": "", "simulated": False}
 
 
+def claim_for_simulator(charger_id: str, registration_status: str) -> None:
+    """Register ``charger_id`` as a simulator's (``simulated``), unless a real charger is
+    registered with it: a simulator squatting an offline charger's id would displace it when
+    it comes back, and the two would take turns (409)."""
+    with database.atomic():
+        existing = registered().where(Charger.id == charger_id).first()
+        if existing is not None:
+            if not existing.simulated:
+                raise errors.Conflict(f"{charger_id} is a registered charger; give the "
+                                      "simulator an id of its own", field="charger_id")
+            return
+        Charger.insert(id=charger_id, registration_status=registration_status,
+                       simulated=True, created_at=utcnow()).on_conflict(
+            conflict_target=[Charger.id],
+            update={Charger.registration_status: registration_status, Charger.simulated: True,
+                    Charger.retired_at: None, Charger.label: "", Charger.location: "",
+                    Charger.password_hash: None, Charger.configuration: ""}).execute()
+
+
 def retire_charger(charger_id: str) -> charging.Closed:
     """DELETE /api/chargers/<id>/: the charger is gone from every list and lookup, and
     may no longer connect but as an unknown charger (the admission policy decides); its

@@ -5,7 +5,7 @@ GetDiagnostics gives the charger a location; without a token in it, anyone on th
 site network who knew a charger id could fill the box's disk. A grant is a random
 token bound to one charger and one purpose, valid until it expires or, for a
 diagnostics upload, until its upload completes. A firmware grant (the FTP login of
-one UpdateFirmware, docs/decisions.md D18) names its one file and stays valid until it
+one UpdateFirmware, docs/decisions.md D19) names its one file and stays valid until it
 expires: a charger retries and resumes downloads. Only the token's sha256 is stored,
 so the database does not hold usable locations.
 """

@@ -3,9 +3,9 @@ SupportedFileTransferProtocols): firmware downloads for UpdateFirmware (§5.19) 
 diagnostics uploads for GetDiagnostics (§5.9).
 
 pyftpdlib serves the protocol on its own IOLoop, in one thread of its own
-(``server.py``, docs/decisions.md D19), so that file reads and writes never stall evedge's
+(``server.py``, docs/decisions.md D20), so that file reads and writes never stall evedge's
 event loop. Every
-login is an upload grant (domain/upload_grants.py, docs/decisions.md D18): user
+login is an upload grant (domain/upload_grants.py, docs/decisions.md D19): user
 ``firmware`` or ``diagnostics``, the grant's token as password. A session sees a
 directory holding only what its grant allows (``access.py``); storage rules are those
 of HTTP uploads (domain/files.py). Anything that touches the database goes back to the
