@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import os
 import re
+import ssl
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,6 +245,12 @@ class Config:
     tls_cert: str = setting(
         "", "PEM certificate file; with tls_key, serve https/wss (OCPP security profile 2).")
     tls_key: str = setting("", "PEM private key file for tls_cert.")
+    tls_ciphers: str = setting(
+        "ECDHE+AESGCM:ECDHE+CHACHA20:AES128-GCM-SHA256:AES256-GCM-SHA384",
+        "OpenSSL cipher list for TLS 1.2 (TLS 1.3 suites are always on). The default is "
+        "forward-secret suites first, plus the two TLS_RSA_WITH_AES_*_GCM suites the OCPP 1.6 "
+        "security whitepaper names for RSA certificates, which many chargers are limited to.",
+    )
     jwt_secret: str = setting(
         "", f"JWT signing secret, at least {MIN_JWT_SECRET_BYTES} bytes; empty = generated on "
             "first start and kept in data_dir (mode 0600)."
@@ -292,12 +299,20 @@ class Config:
         if bool(self.tls_cert) != bool(self.tls_key):
             raise ConfigError("tls_cert and tls_key must be set together")
         self._check_secrets()
+        self._check_ciphers()
         if self.max_json_body_bytes < 1024:
             raise ConfigError("max_json_body_bytes must be at least 1024")
         for name in self.allowed_host_names:
             if name != "*" and not _HOST_NAME.fullmatch(name.removeprefix(".")):
                 raise ConfigError(f"allowed_hosts: {name!r} is not a host name "
                                   "(no scheme, port or path)")
+
+    def _check_ciphers(self) -> None:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).set_ciphers(self.tls_ciphers)
+        except ssl.SSLError:
+            raise ConfigError(f"tls_ciphers: {self.tls_ciphers!r} names no cipher this "
+                              "OpenSSL knows") from None
 
     def _check_secrets(self) -> None:
         low = 4 if self._cheap_bcrypt_for_tests else MIN_BCRYPT_ROUNDS

@@ -47,6 +47,10 @@ def tls_context(config: Config) -> ssl.SSLContext | None:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(config.tls_cert, config.tls_key)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # Python's default list drops static-RSA key exchange, so a charger offering only
+    # TLS_RSA_WITH_AES_128/256_GCM (whitepaper edition 2, §4.1.x, the RSA pair) could not
+    # connect at all; the forward-secret suites still come first.
+    context.set_ciphers(config.tls_ciphers)
     return context
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import ssl
 
@@ -10,6 +11,7 @@ import pytest
 import trustme
 import websockets
 
+from evedge.config import ConfigError
 from evedge.storage.models import Charger
 
 from conftest import ocpp_call
@@ -119,3 +121,57 @@ async def test_tls_wss_with_basic_auth(tmp_path, start_server):
                                   subprotocols=["ocpp1.6"], ssl=client_ssl) as ws:
         assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
         assert ws.transport.get_extra_info("ssl_object").version() in ("TLSv1.2", "TLSv1.3")
+
+
+@pytest.mark.parametrize("key_type, cipher", [
+    (trustme.KeyType.ECDSA, "ECDHE-ECDSA-AES128-GCM-SHA256"),
+    (trustme.KeyType.ECDSA, "ECDHE-ECDSA-AES256-GCM-SHA384"),
+    (trustme.KeyType.RSA, "AES128-GCM-SHA256"),  # TLS_RSA_WITH_AES_128_GCM_SHA256
+    (trustme.KeyType.RSA, "AES256-GCM-SHA384"),  # TLS_RSA_WITH_AES_256_GCM_SHA384
+    (trustme.KeyType.RSA, "ECDHE-RSA-AES128-GCM-SHA256"),
+])
+async def test_tls_offers_the_whitepapers_cipher_suites(tmp_path, start_server, key_type,
+                                                        cipher):
+    """A charger limited to one of the suites the 1.6 security whitepaper requires of the
+    central system (TLS 1.2) connects."""
+    authority = trustme.CA(key_type=key_type)
+    cert = authority.issue_cert("127.0.0.1", key_type=key_type)
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    running = await start_server(tls_cert=str(tmp_path / "cert.pem"),
+                                 tls_key=str(tmp_path / "key.pem"))
+    client_ssl = ssl.create_default_context()
+    authority.configure_trust(client_ssl)
+    client_ssl.maximum_version = ssl.TLSVersion.TLSv1_2
+    client_ssl.set_ciphers(cipher + ":@SECLEVEL=0")
+    async with websockets.connect(f"wss://127.0.0.1:{running.port}/ocpp/CP-{cipher}",
+                                  subprotocols=["ocpp1.6"], ssl=client_ssl) as ws:
+        assert (await ocpp_call(ws, BOOT))[2]["status"] == "Accepted"
+        tls = ws.transport.get_extra_info("ssl_object")
+        assert tls.version() == "TLSv1.2" and tls.cipher()[0] == cipher
+
+
+async def test_tls_below_1_2_is_refused(tmp_path, start_server):
+    authority = trustme.CA()
+    cert = authority.issue_cert("127.0.0.1")
+    cert.private_key_pem.write_to_path(tmp_path / "key.pem")
+    cert.cert_chain_pems[0].write_to_path(tmp_path / "cert.pem")
+    running = await start_server(tls_cert=str(tmp_path / "cert.pem"),
+                                 tls_key=str(tmp_path / "key.pem"))
+    client_ssl = ssl.create_default_context()
+    authority.configure_trust(client_ssl)
+    try:
+        client_ssl.minimum_version = ssl.TLSVersion.TLSv1
+        client_ssl.maximum_version = ssl.TLSVersion.TLSv1_1
+        client_ssl.set_ciphers("ALL:@SECLEVEL=0")
+    except (ValueError, ssl.SSLError):
+        pytest.skip("this OpenSSL cannot even offer TLS 1.1")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        await asyncio.wait_for(asyncio.open_connection("127.0.0.1", running.port,
+                                                       ssl=client_ssl), 5)
+
+
+def test_a_cipher_list_that_names_nothing_is_a_config_error(tmp_path):
+    from conftest import make_config
+    with pytest.raises(ConfigError, match="tls_ciphers"):
+        make_config(tmp_path, tls_ciphers="NO-SUCH-CIPHER")
