@@ -11,6 +11,8 @@ import logging
 from typing import Iterable
 
 from .config import Config
+from .domain import charger_admin
+from .storage.private import readable_by_others
 
 Check = tuple[bool, str]
 
@@ -41,6 +43,21 @@ def config_checks(config: Config) -> list[Check]:
          "allowed_hosts = *: requests with any Host header are answered, which lets a web "
          "page use DNS rebinding to reach the box through a visitor's browser; list the "
          "names instead"),
+    ]
+
+
+def state_checks(config: Config) -> list[Check]:
+    """Checks of what is stored, made once the database is open."""
+    bare = charger_admin.without_password()
+    shown = ", ".join(bare[:10]) + (f" and {len(bare) - 10} more" if len(bare) > 10 else "")
+    return [
+        (bool(bare),
+         f"{len(bare)} charger(s) have no password ({shown}): anyone on the site network can "
+         "connect as one of them while it is offline; give each a password (PATCH "
+         "/api/chargers/<id>/ or ChangeConfiguration AuthorizationKey)"),
+        (not config.database_url and readable_by_others(config.data_dir),
+         f"data_dir {config.data_dir} can be read by other users of this machine (password "
+         "hashes, the token secret, every charger's history): chmod 700 it"),
     ]
 
 

@@ -11,7 +11,7 @@ import ssl
 import sys
 
 from .config import Config
-from .insecure import config_checks, warn_insecure
+from .insecure import config_checks, state_checks, warn_insecure
 from .services import Services, build_services
 from .web.app import make_app
 from .web.connection_gate import GatedHTTPServer
@@ -105,7 +105,7 @@ async def serve(config: Config, ready: asyncio.Event | None = None) -> None:
     log.info("evedge listening on %s://%s:%d/ (OCPP: %s://%s:%d/ocpp/<charge_point_id>, "
              "dashboard: %s://%s:%d/ui/)", scheme, shown, config.port,
              "wss" if tls else "ws", shown, config.port, scheme, shown, config.port)
-    warn_insecure(config_checks(config), log)
+    warn_insecure(config_checks(config) + state_checks(config), log)
     show_setup_code(services, f"{scheme}://{_box_name(config)}:{config.port}/ui/")
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -88,6 +88,13 @@ _AS_NEW = {"retired_at": None, "configuration": "", "local_list_version": None,
            "firmware_status": "", "diagnostics_status": "", "simulated": False}
 
 
+def without_password() -> list[str]:
+    """Ids of the registered real chargers anyone may connect as (no HTTP Basic password)."""
+    return [row.id for row in registered().where(
+        Charger.password_hash.is_null(), Charger.simulated == False).order_by(  # noqa: E712
+        Charger.id)]
+
+
 def claim_for_simulator(charger_id: str, registration_status: str) -> None:
     """Register ``charger_id`` as a simulator's (``simulated``), unless a real charger is
     registered with it: a simulator squatting an offline charger's id would displace it when

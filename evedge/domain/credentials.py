@@ -12,6 +12,8 @@ from pathlib import Path
 import bcrypt
 import jwt
 
+from ..storage.private import private_directory
+
 ISSUER = "evedge"
 ALGORITHMS = ["HS256"]  # fixed: never taken from the token header (PyJWT docs)
 MAX_PASSWORD_BYTES = 72  # bcrypt 5 raises beyond this instead of truncating silently
@@ -55,7 +57,7 @@ def load_or_create_secret(data_dir: Path) -> str:
             return secret
     except FileNotFoundError:
         pass
-    Path(data_dir).mkdir(parents=True, exist_ok=True)
+    private_directory(Path(data_dir))
     secret = secrets.token_urlsafe(48)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -19,6 +19,7 @@ from playhouse.db_url import connect as connect_url
 from .. import paths
 from ..config import Config
 from .models import database
+from .private import private_directory, private_file
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -29,8 +30,8 @@ def open_database(config: Config) -> Database:
     if config.database_url:
         db = connect_url(config.database_url)
     else:
-        path = Path(config.data_dir)
-        path.mkdir(parents=True, exist_ok=True)
+        private_directory(Path(config.data_dir))
+        private_file(config.database_path)
         db = SqliteDatabase(
             str(config.database_path),
             pragmas={
