@@ -25,11 +25,16 @@ run: venv
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The suite on a throwaway PostgreSQL server (needs its binaries: apt-get install postgresql);
-# the browser tests are the same on either database and are left out.
+# The suite on a throwaway PostgreSQL server (needs its binaries: apt-get install postgresql).
+# Left out: what does not depend on the database (the browser tests, which drive the same
+# API; the binary, the installer and the package), to keep CI short.
+NOT_DATABASE = --ignore-glob='tests/test_dashboard_*.py' --ignore=tests/test_rehearsal_ui.py \
+	--ignore=tests/test_ftp_dashboard.py --ignore=tests/test_frozen.py \
+	--ignore=tests/test_install.py --ignore=tests/test_debian_package.py \
+	--ignore=tests/test_unit_hardening.py
 test-postgres: venv
 	$(BIN)/pip install --quiet -e '.[test,bench,postgres]'
-	tests/with_postgres.sh $(BIN)/python -m pytest --ignore=tests/test_dashboard_browser.py $(PYTEST_ARGS)
+	tests/with_postgres.sh $(BIN)/python -m pytest $(NOT_DATABASE) $(PYTEST_ARGS)
 
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
