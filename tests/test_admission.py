@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import ssl
 
 import pytest
 import trustme
 import websockets
+from ocpp.routing import after, on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
 
 from evedge.config import ConfigError
 from evedge.storage.models import Charger
 
-from conftest import ocpp_call
+from conftest import library_chargers, ocpp_call
 
 BOOT = [2, "boot", "BootNotification", {"chargePointVendor": "Acme", "chargePointModel": "X"}]
 
@@ -50,6 +54,11 @@ async def test_pending_charger_is_approved_by_an_admin(start_server):
         approved = await running.api.request("PATCH", "/api/chargers/CP-P/",
                                              {"registration_status": "Accepted"}, token=admin)
         assert approved.status == 200 and approved.body["registration_status"] == "Accepted"
+        # Asked to boot at once instead of after the Pending interval (§4.2.1, §5.17).
+        asked = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert asked[0] == 2 and asked[2:] == ["TriggerMessage",
+                                               {"requestedMessage": "BootNotification"}]
+        await ws.send(json.dumps([3, asked[1], {"status": "Accepted"}]))
         second = await ocpp_call(ws, BOOT)
         assert second[2]["status"] == "Accepted" and second[2]["interval"] == 300
 
@@ -175,3 +184,37 @@ def test_a_cipher_list_that_names_nothing_is_a_config_error(tmp_path):
     from conftest import make_config
     with pytest.raises(ConfigError, match="tls_ciphers"):
         make_config(tmp_path, tls_ciphers="NO-SUCH-CIPHER")
+
+
+class BootsWhenAsked(ChargePoint):
+    """A Pending charger that boots again when the central system asks (§5.17)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.booted: asyncio.Queue = asyncio.Queue()
+
+    @on(Action.trigger_message)
+    def on_trigger_message(self, requested_message, **kwargs):
+        return call_result.TriggerMessage(status="Accepted")
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, requested_message, **kwargs):
+        if requested_message == "BootNotification":
+            await self.booted.put(await self.call(call.BootNotification(
+                charge_point_vendor="Acme", charge_point_model="X")))
+
+
+async def test_an_approved_charger_is_asked_to_boot_at_once(start_server):
+    running = await start_server(admission="pending")
+    token = (await running.api.register())["access"]
+    connect = library_chargers(running)
+    async with connect("CP-APPROVE", cls=BootsWhenAsked) as cp:
+        first = await cp.call(call.BootNotification(charge_point_vendor="Acme",
+                                                    charge_point_model="X"))
+        assert first.status == "Pending"
+        approved = await running.api.request("PATCH", "/api/chargers/CP-APPROVE/",
+                                             {"registration_status": "Accepted"}, token=token)
+        assert approved.status == 200
+        again = await asyncio.wait_for(cp.booted.get(), 10)
+        assert again.status == "Accepted"
+        assert running.services.chargers.get("CP-APPROVE").registration_status == "Accepted"

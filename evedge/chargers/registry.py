@@ -9,10 +9,14 @@ events, the reconnect rule) happens here.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Awaitable, Callable, Iterator
+
+from ocpp.v16 import call
+from ocpp.v16.enums import MessageTrigger
 
 from .. import errors
 from ..domain import charging
@@ -21,6 +25,8 @@ from ..timeutil import utcnow
 from .charger_auth import ChargerPasswords
 from .dispatch import Send, SessionContext
 from .session import ChargePointSession
+
+ASK_FOR_BOOT_TIMEOUT = 30.0  # seconds a just-approved charger has to take the TriggerMessage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +69,7 @@ class ConnectedChargers:
         self._live: dict[str, _Live] = {}
         self._sessions: dict[str, ChargePointSession] = {}
         self.refused_takeovers = 0
+        self._tasks: set[asyncio.Future] = set()
 
     # --- the lifecycle of one connection ---------------------------------------------------
 
@@ -164,11 +171,34 @@ class ConnectedChargers:
         """An admin changed the registration status of a charger.
 
         A downgrade (Pending, Rejected) stops commands at once; an approval takes
-        effect with the charger's next BootNotification, which is answered with it.
+        effect with the charger's next BootNotification, which is answered with it. A
+        connected charger is asked for that BootNotification at once (TriggerMessage, which
+        the Central System may send a Pending charger, OCPP 1.6 §4.2.1), so it does not
+        wait out its Pending interval (often minutes) before it may charge.
         """
         session = self._sessions.get(charger_id)
-        if session is not None and status != "Accepted":
+        if session is None:
+            return
+        if status != "Accepted":
             session.registration_status = status
+        elif session.registration_status != "Accepted":
+            self._background(self._ask_for_boot(session))
+
+    async def _ask_for_boot(self, session: ChargePointSession) -> None:
+        trigger = call.TriggerMessage(requested_message=MessageTrigger.boot_notification)
+        try:
+            result = await session.request(trigger, ASK_FOR_BOOT_TIMEOUT)
+        except Exception as exc:  # a CALLERROR, no answer, gone: it learns at its next boot
+            log.info("charger %s approved; asking for its BootNotification failed (%s: %s)",
+                     session.id, type(exc).__name__, exc)
+            return
+        log.info("charger %s approved; asked for its BootNotification: %s", session.id,
+                 result.status)
+
+    def _background(self, work: Awaitable[None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)  # a reference, or the task may be collected mid-way
+        task.add_done_callback(self._tasks.discard)
 
     def is_online(self, charger_id: str) -> bool:
         return charger_id in self._sessions
