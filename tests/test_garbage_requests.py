@@ -133,3 +133,14 @@ async def test_limits_and_offsets_out_of_range_are_refused(api, token, query):
     response = await api.get(f"/api/transactions/?{query}", token=token)
     assert_refused(response, query.split("=")[0])
     assert (await api.get("/api/transactions/?offset=1000000000", token=token)).status == 200
+
+
+@pytest.mark.parametrize("method, path", [("POST", "/api/chargers/"),
+                                          ("PATCH", "/api/chargers/CP-PW/")])
+async def test_a_charger_password_over_72_bytes_in_utf8_is_refused(api, token, method, path):
+    if method == "PATCH":
+        assert (await api.post("/api/chargers/", {"id": "CP-PW"}, token=token)).status == 201
+    # 40 characters, within the 8-64 a charger password may have; 80 bytes: bcrypt's limit.
+    response = await api.request(method, path, {"id": "CP-PW", "password": "\u00e9" * 40},
+                                 token=token)
+    assert_refused(response, "password", "72 bytes")
