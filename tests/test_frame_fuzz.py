@@ -98,6 +98,7 @@ class FrameFuzzer:
                                            max_size=None)
 
     async def run(self, frame: Frame) -> None:
+        self.caplog.clear()   # what is logged from here on is this frame's
         self.examples += 1
         self.kinds[frame.kind] = self.kinds.get(frame.kind, 0) + 1
         if isinstance(frame.data, str):

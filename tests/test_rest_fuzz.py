@@ -216,6 +216,7 @@ def fuzz_operation(server: ServerThread, operation: Any, mode: GenerationMode, r
     @rules
     @given(case=operation.as_strategy(generation_mode=mode), data=st.data())
     def one_case(case: Any, data: st.DataObject) -> None:
+        caplog.clear()   # what is logged from here on is this case's
         mix_in(case, data, seeds)
         case.headers = {**(case.headers or {}), **headers_for(server, case)}
         response = case.call(base_url=base, timeout=20)
@@ -237,7 +238,6 @@ def run_fuzz(server: ServerThread, rules, caplog) -> None:
                 fuzz_operation(server, operation, mode, rules, caplog)
             except (AssertionError, BaseExceptionGroup) as exc:
                 failures.append(f"{operation.label} ({mode.value}): {exc}"[:3000])
-            caplog.clear()
     assert not failures, "\n\n".join(failures)
 
 
