@@ -82,8 +82,9 @@ def is_rfc3339_time(text: str) -> bool:
 
 
 def parse_api_time(value: str) -> dt.datetime:
-    """Parse a time given to the REST API (raises ValueError with a readable message)."""
-    parsed = parse_charger_time(value)
+    """Parse a time given to the REST API (raises ValueError with a readable message:
+    not a time, or one outside years 1..9999 once converted to UTC)."""
+    parsed = read_charger_time(value)   # TimeOutOfRange is a ValueError with its reason
     if parsed is None:
         raise ValueError("expected an RFC 3339 time such as 2026-01-31T12:00:00Z")
     return parsed

@@ -81,3 +81,17 @@ def test_the_routing_delegate_exposes_the_handler_delegate_and_its_streaming_fla
         tornado.routing._RoutingDelegate.headers_received)
     assert "self.stream_request_body = _has_stream_request_body(" in inspect.getsource(
         tornado.web._HandlerDelegate.__init__)
+
+
+def test_the_websocket_protocol_parts_the_ocpp_socket_overrides():
+    """web/ocpp_socket._Protocol answers a text frame that is not UTF-8 with 1007: it
+    overrides _handle_message and reads what Tornado's own reads there."""
+    protocol = tornado.websocket.WebSocketProtocol13
+    handle = inspect.signature(protocol._handle_message)
+    assert list(handle.parameters) == ["self", "opcode", "data"]
+    source = inspect.getsource(protocol._handle_message)
+    for part in ("self._frame_compressed", "self._message_bytes_in += len(data)",
+                 "self._run_callback(self.handler.on_message, decoded)", "self._abort()"):
+        assert part in source, part
+    get_protocol = inspect.getsource(tornado.websocket.WebSocketHandler.get_websocket_protocol)
+    assert "return WebSocketProtocol13(self, False, params)" in get_protocol

@@ -234,7 +234,10 @@ def to_camel(value: Any) -> Any:
 
 # --- frames -------------------------------------------------------------------------------
 
-_UNIQUE_ID = re.compile(r'^\s*\[\s*\d\s*,\s*"([^"\\]{1,36})"')
+# The start of a frame that is not JSON as a whole: "[", a message type, then the unique
+# id as a JSON string (escapes included: \u001f is as good an id as any). Ids are up to
+# 36 characters (§4.1.3); a thousand is room for escapes, and bounds the search.
+_UNIQUE_ID = re.compile(r'\s*\[\s*-?[0-9]+\s*,\s*("(?:[^"\\]|\\.){0,1000}")')
 
 
 def parse_frame(raw: str | bytes) -> list:
@@ -248,9 +251,7 @@ def parse_frame(raw: str | bytes) -> list:
     except orjson.JSONDecodeError:
         frame = _decode_huge_numbers(raw)
         if frame is None:
-            text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            match = _UNIQUE_ID.match(text)
-            raise FrameError(match.group(1) if match else None, FormationViolationError(
+            raise FrameError(recover_unique_id(raw), FormationViolationError(
                 details={"cause": "frame is not valid JSON"}))
     if type(frame) is not list or not frame:
         raise FrameError(None, FormationViolationError(
@@ -261,7 +262,7 @@ def parse_frame(raw: str | bytes) -> list:
     kind = frame[0]
     if kind not in (CALL, CALLRESULT, CALLERROR) or type(kind) is not int:
         raise FrameError(unique_id, FormationViolationError(
-            details={"cause": f"unknown MessageTypeId {kind!r}"}))
+            details={"cause": f"unknown MessageTypeId {short_text(kind)}"}))
     expected = {CALL: 4, CALLRESULT: 3, CALLERROR: 5}[kind]
     if unique_id is None:
         raise FrameError(None, FormationViolationError(details={"cause": "bad UniqueId"}))
@@ -279,6 +280,34 @@ def parse_frame(raw: str | bytes) -> list:
             raise FrameError(unique_id, FormationViolationError(
                 details={"cause": "payload must be a JSON object"}))
     return frame
+
+
+def recover_unique_id(raw: str | bytes) -> str | None:
+    """The unique id of a frame that is not valid JSON, when its start is readable
+    (§4.2.3: a CALLERROR then; without an id, nothing can be answered)."""
+    text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+    match = _UNIQUE_ID.match(text)
+    if match is None:
+        return None
+    try:
+        unique_id = orjson.loads(match.group(1))
+    except orjson.JSONDecodeError:   # a bad escape, a lone surrogate
+        return None
+    return unique_id or None
+
+
+def short_text(value: Any, limit: int = 40) -> str:
+    """A short, safe text of a value from a frame, for errors and logs.
+
+    Never ``repr`` of a container: a charger's ``[[[...]]]`` 1,000 levels deep parses
+    (orjson allows 1,024) but overflows the recursion limit in ``repr``, and the
+    exception escaped the frame engine and dropped the connection (issue 10).
+    """
+    if isinstance(value, (list, dict)):
+        return "a JSON " + ("array" if isinstance(value, list) else "object")
+    if isinstance(value, str):
+        return repr(value[:limit])
+    return repr(value)[:limit]
 
 
 def _decode_huge_numbers(raw: str | bytes) -> Any | None:

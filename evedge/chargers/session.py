@@ -106,17 +106,18 @@ class ChargePointSession(Dispatcher):
         report = charging.check_meter_values(
             self.id, connector_id, requested, meter_value, utcnow(),
             known_meter_start=self._meter_starts.get(requested))
-        self._committer.add_rows(charging.sample_insert(), report.rows)
         transaction_id = report.transaction_id
+        # The live event is worked out before the rows are queued: queued rows are
+        # inserted with the batch even if this message then fails, and a message must
+        # never be both refused (InternalError, so the charger retries) and stored.
+        event = (meter_readings.live_event(meter_value, report.meter_start)
+                 if self._events.wanted else None)
+        self._committer.add_rows(charging.sample_insert(), report.rows)
         if transaction_id is not None:
             self._meter_starts[transaction_id] = report.meter_start
-        if self._events.wanted:
-            readings = meter_readings.latest_readings(meter_value)
+        if event is not None:
             self.publish("meter", key=("meter", self.id, connector_id), charger_id=self.id,
-                         connector_id=connector_id, transaction_id=transaction_id,
-                         session_energy_wh=meter_readings.session_energy(
-                             readings["energy_wh"], report.meter_start),
-                         **readings)
+                         connector_id=connector_id, transaction_id=transaction_id, **event)
         return call_result.MeterValues()
 
     @on(Action.data_transfer)

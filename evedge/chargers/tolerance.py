@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import itertools
 import json
 import math
 import re
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 import fastjsonschema
+import orjson
 from ocpp.exceptions import (
     OccurenceConstraintViolationError,
     OCPPError,
@@ -365,6 +367,38 @@ class _Walk:
         return value
 
 
+# --- NUL characters -------------------------------------------------------------------------
+
+# orjson writes U+0000 as this escape (JSON cannot hold it raw: RFC 8259 §7).
+_NUL_ESCAPE = b"\\u0000"
+REPLACEMENT = "\ufffd"
+
+
+def storable(text: str) -> str:
+    """``text`` with every NUL as U+FFFD: PostgreSQL cannot store U+0000 in text columns,
+    and one such value fails the whole group commit (every charger of the batch gets
+    InternalError and retries it forever)."""
+    return text.replace("\x00", REPLACEMENT) if "\x00" in text else text
+
+
+def replace_nul(value: Any, path: tuple) -> list[Repair]:
+    """Replace NUL in every string of a (schema-shaped, so shallow) payload, in place.
+
+    Done in every mode, strict too: the schemas allow U+0000 in any string, the
+    database does not. The charger's word is kept with the replacement character
+    where the NUL was, and the repair recorded.
+    """
+    repairs = []
+    items = value.items() if type(value) is dict else enumerate(value)
+    for key, item in list(items):
+        if type(item) is str and "\x00" in item:
+            value[key] = storable(item)
+            repairs.append(Repair("nul_replaced", format_path(path + (key,)), example(item)))
+        elif type(item) in (dict, list):
+            repairs += replace_nul(item, path + (key,))
+    return repairs
+
+
 # --- paths and examples ----------------------------------------------------------------------
 
 def format_path(path: Iterable[str | int]) -> str:
@@ -380,16 +414,54 @@ def format_path(path: Iterable[str | int]) -> str:
 
 def example(value: Any) -> str:
     """A short text of an original value, cut with an ellipsis."""
-    if isinstance(value, str):
-        text = value
-    elif isinstance(value, float):
-        text = repr(value)
-    else:
-        try:
-            text = json.dumps(value, separators=(",", ":"), default=repr)
-        except (ValueError, RecursionError):
-            text = repr(value)
+    text = value if isinstance(value, str) else preview(value, EXAMPLE_LENGTH + 1)
+    text = storable(text)   # examples are stored in anomaly rows
     return text if len(text) <= EXAMPLE_LENGTH else text[:EXAMPLE_LENGTH - 1] + "…"
+
+
+def preview(value: Any, budget: int) -> str:
+    """JSON-like text of ``value``, stopped once ``budget`` characters are written.
+
+    Iterative, and only as long as the budget: a charger may send 1,000 nested
+    arrays, and ``json.dumps`` or ``repr`` of those overflow the recursion limit
+    (issue 10); a megabyte-long value costs no more than a short one.
+    """
+    pieces: list[str] = []
+    size = 0
+    todo: list[Any] = [value]
+    while todo and size < budget:
+        item = todo.pop()
+        if isinstance(item, _Text):
+            piece = item
+        elif type(item) is dict:
+            piece = "{"
+            entries = list(itertools.islice(item.items(), budget))
+            todo.append(_Text("}"))
+            for position in range(len(entries) - 1, -1, -1):   # a stack: last one first
+                key, sub = entries[position]
+                todo += [sub, _Text(_scalar(str(key)) + ":")] + [_Text(",")] * (position > 0)
+        elif type(item) is list:
+            piece = "["
+            todo.append(_Text("]"))
+            for position in range(min(len(item), budget) - 1, -1, -1):
+                todo += [item[position]] + [_Text(",")] * (position > 0)
+        else:
+            piece = _scalar(item)
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces)[:budget]
+
+
+class _Text(str):
+    """Punctuation queued by :func:`preview` (written as it is)."""
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, str):
+        return json.dumps(value[:EXAMPLE_LENGTH], ensure_ascii=False)
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    return repr(value)[:EXAMPLE_LENGTH]
 
 
 # --- schemas: strict (with ranges) and relaxed ----------------------------------------------
@@ -486,11 +558,14 @@ def check(action: str, payload: dict, strict: bool = False) -> tuple[Repair, ...
     schemas = _compiled.get(action) or _load(action)
     try:
         schemas.strict(payload)
-        return NO_REPAIRS
+        repairs: tuple[Repair, ...] | list[Repair] = NO_REPAIRS
     except fastjsonschema.JsonSchemaValueException as exc:
         if strict:
             raise protocol.schema_error(exc) from None
-    return _tolerate(action, schemas, payload)
+        repairs = _tolerate(action, schemas, payload)
+    if _NUL_ESCAPE in orjson.dumps(payload):   # about 1 us; NUL is all but never sent
+        repairs = [*repairs, *replace_nul(payload, ())]
+    return repairs
 
 
 def _tolerate(action: str, schemas: _Schemas, payload: dict) -> list[Repair]:
@@ -526,4 +601,5 @@ def new_repairs(seen: set[tuple[str, str, str]], action: str,
 
 def describe(action: str, repair: Repair) -> str:
     """One line for an anomaly row: ``MeterValues meterValue[0]...unit: enum_raw (kwh)``."""
-    return f"{action} {repair.path or 'payload'}: {repair.kind} ({repair.example})"
+    # Paths carry the charger's property names, which may hold NUL too.
+    return storable(f"{action} {repair.path or 'payload'}: {repair.kind} ({repair.example})")

@@ -108,7 +108,11 @@ class Accounts:
 
     async def hash_password(self, password: str | bytes) -> str:
         """bcrypt on the bounded pool (also used for charger passwords); errors.Busy (503)
-        when its queue is full."""
+        when its queue is full, BadRequest beyond bcrypt's 72 bytes (a charger password of
+        64 characters may be 256 bytes in UTF-8: bcrypt 5 raised ValueError, a 500)."""
+        if credentials.password_too_long(password):
+            raise errors.BadRequest(f"password must be at most {credentials.MAX_PASSWORD_BYTES}"
+                                    " bytes in UTF-8", field="password")
         return await self._pool.run(credentials.hash_password, password,
                                     self._config.bcrypt_rounds)
 

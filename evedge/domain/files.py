@@ -34,6 +34,7 @@ from ..timeutil import to_rfc3339, utcnow
 from . import checksums
 
 MAX_NAME_LENGTH = 128
+MAX_DIRECTORY_NAME = 255   # bytes: NAME_MAX of ext4, vfat and most others
 # Temporary files older than this are left over from a power cut or a dropped
 # connection; no upload over the site network takes a day.
 STALE_PART_SECONDS = 24 * 3600
@@ -383,10 +384,17 @@ class DiagnosticsStore:
         with self.lock:
             self._claimed.discard(grant)
 
-    def for_charger(self, charger_id: str) -> FileStore:
-        return FileStore(self.directory / _charger_dir(charger_id), self.max_bytes,
-                         "diagnostics file", min_free_bytes=self.min_free_bytes,
-                         volume_lock=self.lock)
+    def for_charger(self, charger_id: str, field: str = "charger_id") -> FileStore:
+        """The files of one charger; BadRequest naming ``field`` when its directory name
+        would be longer than a filesystem takes (ENAMETOOLONG, a 500 before): ids of
+        more than 127 bytes in UTF-8 that are not safe names (see ``_charger_dir``)."""
+        name = _charger_dir(charger_id)
+        if len(name.encode("utf-8")) > MAX_DIRECTORY_NAME:
+            raise errors.BadRequest(f"{field} is too long to keep diagnostics under "
+                                    f"({len(charger_id.encode('utf-8'))} bytes in UTF-8)",
+                                    field=field)
+        return FileStore(self.directory / name, self.max_bytes, "diagnostics file",
+                         min_free_bytes=self.min_free_bytes, volume_lock=self.lock)
 
     def quota(self, charger_id: str) -> Quota:
         """The budget one upload from ``charger_id`` counts against."""
@@ -396,8 +404,10 @@ class DiagnosticsStore:
         return sum(d.file.size for d in self.list())
 
     def list(self, charger_id: str | None = None) -> list[DiagnosticsFile]:
-        """Newest first, for one charger or all of them."""
+        """Newest first, for one charger or all of them (``charger_id`` is the ``charger``
+        filter of the listing)."""
         if charger_id is not None:
+            self.for_charger(charger_id, "charger")   # a name the filesystem holds
             chargers = [charger_id]
         else:
             try:

@@ -21,6 +21,7 @@ from ..storage.models import ID_TAG_STATUSES, IdTag, database
 from ..timeutil import parse_api_time, to_rfc3339, utcnow
 from .authorization import effective_status
 from .csv_cells import neutralise, restore
+from .text_checks import unstorable
 
 FIELDS = ("id_tag", "status", "expiry_date", "parent_id_tag", "max_active_transactions", "note")
 MAX_ID_TAG = 20   # OCPP 1.6 IdToken: CiString20Type
@@ -299,7 +300,7 @@ def _read_rows(text: str) -> tuple[list[CsvRow], list[dict[str, Any]]]:
     problems: list[dict[str, Any]] = []
     seen: set[str] = set()
     line = 1
-    for cells in reader:
+    for cells in _records(reader):
         start, line = line, reader.line_num + 1
         cells = [restore(cell) for cell in cells]  # as export_csv neutralised them
         if not any(cell.strip() for cell in cells):
@@ -319,6 +320,29 @@ def _read_rows(text: str) -> tuple[list[CsvRow], list[dict[str, Any]]]:
         raise BadRequest("the CSV file is empty; expected a header row", field="csv",
                          line=1)
     return rows, problems
+
+
+def _records(reader: Any) -> Any:
+    """The reader's records; a file the csv module cannot read is a 400 naming its line.
+
+    csv.Error is raised for a field over ``csv.field_size_limit()`` (128 KiB: no tag,
+    note or date is near it) and for a quote left open at the end of the file.
+    """
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            line = reader.line_num
+            raise BadRequest(f"line {line} cannot be read as CSV: {exc}", field="csv",
+                             line=line) from None
+        for cell in cells:
+            problem = unstorable(cell)
+            if problem is not None:
+                raise BadRequest(f"line {reader.line_num}: a value {problem}", field="csv",
+                                 line=reader.line_num)
+        yield cells
 
 
 def _read_header(cells: list[str]) -> list[str]:

@@ -50,6 +50,17 @@ def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, Any]:
     return {"power_w": power, "energy_wh": energy, "timestamp": to_rfc3339(taken)}
 
 
+def live_event(meter_value: list[dict[str, Any]], meter_start: int | None) -> dict[str, Any]:
+    """What a dashboard shows of a MeterValues: ``latest_readings`` and the session energy.
+
+    Never raises, whatever the charger sent (the session queues the message's rows only
+    after this): every number is finite or None, so the event also encodes as JSON.
+    """
+    readings = latest_readings(meter_value)
+    readings["session_energy_wh"] = session_energy(readings["energy_wh"], meter_start)
+    return readings
+
+
 def parse_sample_value(text: Any, fmt: str | None = None) -> tuple[float | None, str | None]:
     """(numeric value, raw text kept when it is not a plain number).
 
@@ -82,21 +93,28 @@ def whole_wh(value: float, unit: str | None) -> int | None:
 
 
 def energy_wh(value: float | None, unit: str | None) -> float | None:
-    """A register reading in Wh, whatever unit the charger used."""
+    """A register reading in Wh, whatever unit the charger used; None beyond float range
+    (``1e308`` kWh is a finite reading, but not in Wh)."""
     if value is None:
         return None
-    return value * 1000 if unit == "kWh" else value
+    return _finite(value * 1000 if unit == "kWh" else value)
 
 
 def power_w(value: float | None, unit: str | None) -> float | None:
-    """A power reading in W, whatever unit the charger used."""
+    """A power reading in W, whatever unit the charger used; None beyond float range."""
     if value is None:
         return None
-    return value * 1000 if unit == "kW" else value
+    return _finite(value * 1000 if unit == "kW" else value)
 
 
 def session_energy(meter_now: float | None, meter_start: int | None) -> float | None:
     """Energy charged so far in a running session (Wh): register now minus meterStart."""
     if meter_now is None or meter_start is None:
         return None
-    return round(meter_now - meter_start, 3)
+    return _finite(round(meter_now - meter_start, 3))
+
+
+def _finite(value: float) -> float | None:
+    """JSON has no Infinity (RFC 8259 §6): such a number would break the dashboard's
+    JSON.parse, and it is no reading anyway."""
+    return value if math.isfinite(value) else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import math
 from typing import Any, Callable, Iterable
 
 import peewee
@@ -159,10 +160,23 @@ def transaction_totals(filters: dict[str, Any]) -> dict[str, Any]:
     finished = Transaction.stop_received_at.is_null(False)
     query = filter_transactions(Transaction.select(
         peewee.fn.COUNT(Transaction.id),
-        peewee.fn.SUM(peewee.Case(None, [(finished, Transaction.energy_wh)], None)),
+        energy_sum(peewee.Case(None, [(finished, Transaction.energy_wh)], None)),
         peewee.fn.SUM(peewee.Case(None, [(finished, 0)], 1))), **filters)
     count, energy, running = query.tuples().first() or (0, None, 0)
-    return {"count": count or 0, "energy_wh": energy or 0, "running": running or 0}
+    return {"count": count or 0, "energy_wh": whole(energy), "running": running or 0}
+
+
+def energy_sum(energy: Any) -> peewee.Node:
+    """SUM of Wh values, summed as doubles: energies are 64-bit integers, and SQLite's
+    SUM of integers fails with "integer overflow" beyond 2^63 (two StopTransactions of a
+    broken meter were enough to turn every transaction list and report into a 500).
+    Exact up to 2^53 Wh (9 PWh)."""
+    return peewee.fn.SUM(peewee.Cast(energy, "DOUBLE PRECISION"))
+
+
+def whole(energy: float | int | None) -> int:
+    """An energy_sum as the whole Wh it is (0 for an empty sum)."""
+    return int(energy) if energy is not None and math.isfinite(energy) else 0
 
 
 def list_transactions(*, charger: str | None = None, id_tag: str | None = None,

@@ -21,7 +21,7 @@ import peewee
 from .. import errors
 from ..storage.models import Transaction
 from .csv_cells import neutralise
-from .read_models import filter_transactions
+from .read_models import energy_sum, filter_transactions, whole
 
 GROUPS = ("day", "charger", "id_tag")
 KEY_COLUMNS = {"day": "day", "charger": "charger_id", "id_tag": "id_tag"}
@@ -62,11 +62,11 @@ def energy_report(group: str, *, since: dt.datetime | None = None,
     filters = dict(charger=charger, id_tag=id_tag, since=since, until=until)
     key = _key_expression(group)
     shown = peewee.fn.MIN(Transaction.id_tag) if group == "id_tag" else key
-    rows = (filter_transactions(Transaction.select(shown, peewee.fn.SUM(Transaction.energy_wh),
+    rows = (filter_transactions(Transaction.select(shown, energy_sum(Transaction.energy_wh),
                                                    peewee.fn.COUNT(Transaction.id)),
                                 active=False, **filters)
             .group_by(key).tuples())
-    items = [{"key": _key_text(name), "energy_wh": int(energy or 0), "sessions": sessions}
+    items = [{"key": _key_text(name), "energy_wh": whole(energy), "sessions": sessions}
              for name, energy, sessions in rows]
     if group == "day":
         items.sort(key=lambda item: item["key"])

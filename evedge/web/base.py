@@ -9,6 +9,8 @@ a JSON object.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import inspect
 import json
 import logging
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -17,6 +19,7 @@ import tornado.concurrent
 import tornado.web
 
 from .. import errors
+from ..domain import text_checks
 from ..storage.group_commit import CommitFailed, StorageError
 from ..storage.models import User
 from ..timeutil import parse_api_time
@@ -51,6 +54,14 @@ class BaseHandler(tornado.web.RequestHandler):
         Host was checked against allowed_hosts before any handler ran (request_checks.py),
         so it cannot carry a rebinding attacker's name."""
         return f"{self.request.protocol}://{self.request.host}"
+
+
+@functools.lru_cache(maxsize=None)
+def parameter_names(verb: Callable[..., Any]) -> list[str]:
+    """The positional parameter names of a handler's verb method, after ``self``."""
+    parameters = list(inspect.signature(verb).parameters.values())[1:]
+    return [p.name for p in parameters
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
 class ApiHandler(BaseHandler):
@@ -88,7 +99,16 @@ class ApiHandler(BaseHandler):
             self.user = self.services.accounts.authenticate(self.bearer_token())
             if ROLE_RANK[self.user.role] < ROLE_RANK[role]:
                 raise errors.Forbidden(f"this needs the {role} role; you are {self.user.role}")
+        for name, value in zip(self._path_names(), self.path_args):
+            text_checks.require_storable(value, name)
         self.body = self._json_body()
+        text_checks.require_storable_json(self.body)
+
+    def _path_names(self) -> list[str]:
+        """The names of the path parameters, as the verb method calls them (the OpenAPI
+        document's names too): ``charger_id``, ``name``..."""
+        verb = getattr(type(self), self.request.method.lower(), None)
+        return parameter_names(verb) if verb is not None else []
 
     @classmethod
     def accepted_body_types(cls) -> tuple[str, ...] | None:

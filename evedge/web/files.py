@@ -306,6 +306,7 @@ class DiagnosticsUploadHandler(UploadHandler):
     _grant: str | None = None
 
     def start(self, charger_id: str, token: str = "", name: str | None = None) -> None:
+        charger_ids.check_charger_id(charger_id, "charger_id")
         charger_ids.require_known(charger_id)
         diagnostics = self.services.diagnostics
         grant = upload_grants.valid(token, charger_id, "diagnostics", utcnow())
@@ -367,8 +368,10 @@ class DiagnosticsListHandler(ApiHandler):
         ``X-Total-Count`` carries the total."""
         limit = self.int_argument("limit", 100, 1, 1000)
         offset = self.int_argument("offset", 0, 0, 10**9)
-        found = await _blocking(self.services.diagnostics.list,
-                                self.get_query_argument("charger", None))
+        charger = self.get_query_argument("charger", None)
+        if charger is not None:
+            charger_ids.check_charger_id(charger, "charger")
+        found = await _blocking(self.services.diagnostics.list, charger)
         self.set_header("X-Total-Count", str(len(found)))
         self.send_json({"items": [_diagnostics_json(d.charger_id, d.file)
                                   for d in found[offset:offset + limit]]})
@@ -376,6 +379,12 @@ class DiagnosticsListHandler(ApiHandler):
 
 class DiagnosticsFileHandler(DownloadHandler):
     permissions = {"GET": "viewer", "HEAD": "viewer", "DELETE": "admin"}
+
+    def prepare(self) -> None:
+        super().prepare()
+        # The id names a directory: one no charger can have is refused before any path
+        # is built from it (a 5,000-character id was ENAMETOOLONG, a 500).
+        charger_ids.check_charger_id(self.path_args[0], "charger_id")
 
     async def get(self, charger_id: str, name: str, include_body: bool = True) -> None:
         """Download a diagnostics file (bearer auth; HEAD and Range too)."""
@@ -401,6 +410,7 @@ class DiagnosticsLocationHandler(ApiHandler):
         """A GetDiagnostics ``location`` that lets this charger upload one file to the box
         (a single-use token, valid for ``diagnostics_grant_ttl`` seconds): over HTTP, or
         over FTP as the charger supports."""
+        charger_ids.check_charger_id(charger_id, "charger_id")
         charger_ids.require_known(charger_id)
         choice = _transfer_choice(self, charger_id)
         ttl = self.services.config.diagnostics_grant_ttl

@@ -6,6 +6,11 @@ gets a plain HTTP status. After the upgrade the registry owns the connection
 (``chargers/registry.py``) and every frame goes synchronously to the charger's
 session: no queue, no task per connection, and Tornado reads the next frame
 only when the previous one was handled (natural back-pressure).
+
+Tornado 6.6 internals relied on (tests/test_library_internals.py checks them):
+``WebSocketProtocol13._write_frame`` for sending, and ``_handle_message``,
+``_frame_compressed``, ``_message_bytes_in`` and ``_run_callback`` in ``_Protocol``,
+which closes a connection whose text frame is not UTF-8 with 1007.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SUBPROTOCOL = "ocpp1.6"
-_TEXT = 0x1
+_TEXT, _CLOSE = 0x1, 0x8
 REFUSALS = (errors.NotFound, errors.Unauthorized, errors.Conflict, errors.TooManyRequests,
             errors.Busy)
 
@@ -49,6 +54,36 @@ def basic_credentials(header: str) -> tuple[str, bytes] | None:
         return (user.decode("utf-8"), password) if sep else None
     except (binascii.Error, UnicodeDecodeError):
         return None
+
+
+class _Protocol(tornado.websocket.WebSocketProtocol13):
+    """Tornado's RFC 6455 protocol, except for a text frame that is not UTF-8.
+
+    Tornado 6.6 drops such a connection without a close frame (``_abort()``), so the
+    charger sees a network failure (1006) and learns nothing. RFC 6455 §8.1 says to
+    fail the connection, and §7.4.1 gives the code: 1007, invalid frame payload data.
+    After that nothing more the charger sends is processed (§7.1.7) but its closing
+    handshake; Tornado closes the TCP connection then, or after 5 s.
+    """
+
+    failed = False
+
+    def _handle_message(self, opcode: int, data: bytes) -> Awaitable[None] | None:
+        if self.failed and opcode != _CLOSE:
+            return None
+        # Compressed frames never arrive: evedge offers no permessage-deflate.
+        if opcode != _TEXT or self._frame_compressed or self.client_terminated:
+            return super()._handle_message(opcode, data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            self.failed = True
+            log.info("closing %s: a text frame that is not UTF-8",
+                     self.handler.path_args[0] if self.handler.path_args else "?")
+            self.close(1007, "text frame is not valid UTF-8")
+            return None
+        self._message_bytes_in += len(data)
+        return self._run_callback(self.handler.on_message, text)
 
 
 class OcppSocketHandler(tornado.websocket.WebSocketHandler):
@@ -78,6 +113,12 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
             if getattr(exc, "retry_after", None):
                 self.set_header("Retry-After", str(exc.retry_after))
             raise tornado.web.HTTPError(exc.status, exc.message) from None
+
+    def get_websocket_protocol(self) -> tornado.websocket.WebSocketProtocol | None:
+        protocol = super().get_websocket_protocol()
+        if type(protocol) is not tornado.websocket.WebSocketProtocol13:
+            return protocol   # a version Tornado refuses anyway (None), or a new class
+        return _Protocol(self, False, protocol.params)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None

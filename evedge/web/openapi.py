@@ -164,10 +164,23 @@ def _route(cls: type, verbs: dict[str, Any], pieces: list, names: dict[str, list
                                  f"{pattern!r} differently: {sorted(spelled)}")
             name = spelled.pop()
             path += "{" + name + "}"
-            schema = INT if _INTEGER_GROUP.fullmatch(piece.regex) else STR
-            parameters.append({"name": name, "in": "path", "required": True, "schema": schema})
+            parameters.append({"name": name, "in": "path", "required": True,
+                               "schema": _group_schema(piece.regex)})
         index += 1
     return Route(path, cls, verbs, parameters, literals, names)
+
+
+def _group_schema(regex: str) -> Schema:
+    """What a path group matches: digits (``[0-9]{1,18}``: 0..10^18-1), or a non-empty
+    string (an empty one is another path)."""
+    digits = _INTEGER_GROUP.fullmatch(regex)
+    if digits is None:
+        return {**STR, "minLength": 1}
+    schema = {**INT, "minimum": 0}
+    bounds = re.fullmatch(r"\{(\d+)(?:,(\d+))?\}", digits.group(2))
+    if bounds is not None:
+        schema["maximum"] = 10 ** int(bounds.group(2) or bounds.group(1)) - 1
+    return schema
 
 
 # --- operations --------------------------------------------------------------------------
@@ -284,7 +297,7 @@ def _responses(route: Route, verb: str, spec: Spec, role: str | None) -> dict[st
     responses = {status: _response(status, value, spec.headers)
                  for status, value in spec.ok.items()}
     errors = set(spec.errors) | ({401, 403} if role else {401} if spec.bearer else set())
-    errors |= _body_errors(route.handler, verb)
+    errors |= _body_errors(route.handler, verb) | _input_errors(route, verb)
     for status in errors:
         if status in spec.error_text or not issubclass(route.handler, ApiHandler):
             # Tornado's own handlers answer errors in HTML, not as JSON `Error`.
@@ -292,6 +305,22 @@ def _responses(route: Route, verb: str, spec: Spec, role: str | None) -> dict[st
         else:
             responses[status] = {"$ref": f"#/components/responses/{_error_name(status)}"}
     return {str(status): responses[status] for status in sorted(responses)}
+
+
+def _input_errors(route: Route, verb: str) -> set[int]:
+    """400 and 404 any operation with path parameters or a JSON body can answer.
+
+    A path value the route does not match (``-1`` for a digits group) reaches no
+    handler: 404. One the database cannot hold (NUL, a lone surrogate) or that is not
+    UTF-8 is a 400 naming it, as is a JSON body that is not a JSON object
+    (``ApiHandler.prepare``; domain/text_checks.py).
+    """
+    found = {400, 404} if route.parameters else set()
+    handler = route.handler
+    if (issubclass(handler, ApiHandler) and verb.upper() in BODY_METHODS
+            and handler.json_body is not False):
+        found.add(400)
+    return found
 
 
 def _body_errors(handler: type, verb: str) -> set[int]:
