@@ -18,7 +18,7 @@ from .domain import charger_admin, charging, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .storage import sql
-from .storage.group_commit import GroupCommit
+from .storage.group_commit import CommitFailed, GroupCommit, StorageError
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,8 @@ class Housekeeping:
             started = time.perf_counter()
             try:
                 self.run()
+            except (CommitFailed, StorageError) as exc:  # the committer logged the episode
+                log.warning("housekeeping skipped this round: %s: %s", type(exc).__name__, exc)
             except Exception:
                 log.exception("housekeeping failed")
             log.debug("housekeeping took %.1f ms", (time.perf_counter() - started) * 1000)

@@ -42,7 +42,7 @@ import inspect
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
 from ocpp.exceptions import InternalError, OCPPError, PropertyConstraintViolationError
@@ -81,6 +81,9 @@ class SessionContext:
     command_timeout: float       # seconds a CS->CP call waits for the answer
     max_connector_id: int = 32   # connectorId above this is a PropertyConstraintViolation
     strict_validation: bool = False  # no tolerant pass: every deviation gets its CALLERROR
+    # charger id -> when a failure of its messages was last logged in full: per charger, not
+    # per connection, so that a charger reconnecting after every failure gets no new budget
+    failures_logged: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -159,7 +162,6 @@ class Dispatcher(ChargePoint):
         self._queue: asyncio.Queue | None = None
         self._held: list[tuple[str, Hashable | None, dict[str, Any]]] | None = None
         self._repairs_seen: set[tuple[str, str, str]] | None = None
-        self._last_traceback = -TRACEBACK_EVERY
 
     @property
     def _response_queue(self) -> asyncio.Queue:
@@ -224,19 +226,21 @@ class Dispatcher(ChargePoint):
             lambda: self._write(protocol.call_error_frame(unique_id, InternalError())))
 
     def _log_failure(self, action: str, exc: Exception) -> None:
-        """A handler failed: a storage error is one line with its cause; anything else gets
-        its traceback, at most once per ``TRACEBACK_EVERY`` seconds per charger (a broken
-        charger must not fill the journal), one line otherwise."""
-        if isinstance(exc, StorageError):
+        """A handler failed: logged at most once per ``TRACEBACK_EVERY`` seconds per charger
+        (a broken charger, or a database refusing writes, must not fill the journal), with
+        its traceback unless it is a storage error (one line with the cause); the repeats
+        at debug level."""
+        now = time.monotonic()
+        logged = self.context.failures_logged
+        if now - logged.get(self.id, -TRACEBACK_EVERY) < TRACEBACK_EVERY:
+            log.debug("%s: %s failed again (%s: %s)", self.id, action, type(exc).__name__, exc)
+        elif isinstance(exc, StorageError):
+            logged[self.id] = now
             log.error("%s: %s could not be stored (%s: %s)", self.id, action,
                       type(exc).__name__, exc)
-            return
-        now = time.monotonic()
-        if now - self._last_traceback >= TRACEBACK_EVERY:
-            self._last_traceback = now
-            log.exception("%s: %s failed", self.id, action)
         else:
-            log.error("%s: %s failed again (%s: %s)", self.id, action, type(exc).__name__, exc)
+            logged[self.id] = now
+            log.exception("%s: %s failed", self.id, action)
 
     def _check_connector(self, payload: dict) -> None:
         """connectorId within 0..max_connector_id: the schemas allow any integer, and a
