@@ -2,7 +2,9 @@
 and upload grants, and the meter-sample retention.
 
 :meth:`Housekeeping.run` does one synchronous round (tests call it directly with
-the time they want); :meth:`Housekeeping.every` runs it on the event loop.
+the time they want); :meth:`Housekeeping.every` runs it on the event loop. The
+retention is the one slow job: a round only starts its sweep, which deletes in
+bounded steps on its own (retention.py).
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ from .config import Config
 from .domain import charging, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
+from .retention import MeterRetention
 from .storage import sql
-from .storage.group_commit import GroupCommit
+from .storage.group_commit import CommitFailed, GroupCommit, StorageError
 from .timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -33,6 +36,7 @@ class Housekeeping:
         self._committer = committer
         self._chargers = chargers
         self._events = events
+        self.retention = MeterRetention(committer, config.meter_retention_days)
 
     def run(self, now: dt.datetime | None = None) -> charging.Closed:
         """One round; returns the transactions it closed as inferred."""
@@ -49,12 +53,13 @@ class Housekeeping:
                                                 charger_id=charger_id,
                                                 transaction_id=transaction_id, inferred=True)
         committer.run(lambda: sql.expire_reservations(now))
-        if config.meter_retention_days > 0:
-            cutoff = now - dt.timedelta(days=config.meter_retention_days)
-            committer.run(lambda: sql.delete_samples_before(cutoff))
+        self.retention.start(now)
         committer.run(Accounts.purge_expired)
         committer.run(lambda: upload_grants.purge(now))
         return closed
+
+    def close(self) -> None:
+        self.retention.close()
 
     def flush_last_seen(self) -> None:
         """Persist the connected chargers' last-seen times (kept in memory per frame)."""
@@ -68,6 +73,8 @@ class Housekeeping:
             started = time.perf_counter()
             try:
                 self.run()
+            except (CommitFailed, StorageError) as exc:  # e.g. a backup holds the write lock
+                log.error("housekeeping round failed (%s: %s)", type(exc).__name__, exc)
             except Exception:
                 log.exception("housekeeping failed")
             log.debug("housekeeping took %.1f ms", (time.perf_counter() - started) * 1000)

@@ -25,7 +25,9 @@ from .domain.read_models import ChargerReads
 from .events import Broadcaster
 from .health import HealthCheck
 from .housekeeping import Housekeeping
-from .storage import sql
+from .metric_collectors import LiveCollector, RetentionCollector, StorageCollector
+from .metrics import Metrics
+from .storage import sql, stats
 from .storage.database import ReadPool, close_database, open_database
 from .storage.group_commit import GroupCommit
 from .timeutil import utcnow
@@ -47,6 +49,7 @@ class Services:
     simulators: SimulatorFleet
     reads: ReadPool
     hosts: AllowedHosts
+    metrics: Metrics
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -61,6 +64,7 @@ class Services:
         self.events.close()
         self.reads.close()
         self.accounts.close()
+        self.housekeeping.close()
         self.housekeeping.flush_last_seen()
         self.committer.flush()
         close_database()
@@ -70,7 +74,8 @@ async def build_services(config: Config) -> Services:
     db_handle = open_database(config)
     protocol.prepare_library()
     secret = config.jwt_secret or credentials.load_or_create_secret(config.data_dir)
-    committer = GroupCommit(db_handle, window=config.commit_window)
+    metrics = Metrics()
+    committer = GroupCommit(db_handle, window=config.commit_window, observe=metrics.commit)
     events = Broadcaster()
     accounts = Accounts(config, secret)
     context = SessionContext(
@@ -81,14 +86,14 @@ async def build_services(config: Config) -> Services:
         boot_retry_interval=config.boot_retry_interval,
         command_timeout=config.command_timeout,
         max_connector_id=config.max_connector_id,
-        strict_validation=config.strict_validation)
+        strict_validation=config.strict_validation, metrics=metrics)
     chargers = ConnectedChargers(context, ChargerPasswords(accounts.check_password),
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
-        commands=Commands(chargers, config.command_timeout),
+        commands=Commands(chargers, config.command_timeout, metrics),
         charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
         housekeeping=Housekeeping(config, committer, chargers, events),
@@ -102,8 +107,20 @@ async def build_services(config: Config) -> Services:
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
+        metrics=metrics,
     )
+    watch_state(services)
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())
     services.tasks.append(asyncio.create_task(services.housekeeping.every()))
     return services
+
+
+def watch_state(services: Services) -> None:
+    """The scrape-time collectors of /metrics over the objects that own the state
+    (the connection gate's is added by server.http_server, which builds the gate)."""
+    metrics, data_dir = services.metrics, services.config.data_dir
+    metrics.watch(LiveCollector(services.chargers, services.events))
+    metrics.watch(RetentionCollector(services.housekeeping.retention))
+    metrics.watch(StorageCollector(lambda: services.reads.run(stats.read_stats, data_dir)))
+    metrics.watch_process()

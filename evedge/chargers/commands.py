@@ -22,6 +22,7 @@ from ocpp.v16.enums import UpdateType
 from .. import errors
 from ..domain import charger_ids, command_effects, local_lists
 from ..domain.charging import as_json
+from ..metrics import Metrics
 from ..storage.models import CommandLog
 from ..timeutil import utcnow
 from . import catalog
@@ -34,9 +35,11 @@ _UPDATE_TYPES = {"full": UpdateType.full, "differential": UpdateType.differentia
 
 
 class Commands:
-    def __init__(self, chargers: ConnectedChargers, timeout: float):
+    def __init__(self, chargers: ConnectedChargers, timeout: float,
+                 metrics: Metrics | None = None):
         self._chargers = chargers
         self._timeout = timeout
+        self._metrics = metrics or Metrics()
 
     async def run(self, charger_id: str, slug: str, body: dict[str, Any],
                   username: str = "") -> dict[str, Any]:
@@ -91,11 +94,11 @@ class Commands:
                 registration_status=session.registration_status)
         return session
 
-    @staticmethod
-    def _refused(charger_id: str, action: str, body: dict[str, Any], username: str,
+    def _refused(self, charger_id: str, action: str, body: dict[str, Any], username: str,
                  outcome: str) -> None:
         CommandLog.create(charger=charger_id, username=username, action=action,
                           request=as_json(body), outcome=outcome, sent_at=utcnow())
+        self._metrics.command(action, outcome)
 
     async def _request(self, session: ChargePointSession, payload: Any, username: str) -> Any:
         action = type(payload).__name__
@@ -126,9 +129,9 @@ class Commands:
         self._finish(entry, "answered", asdict(result))
         return result
 
-    @staticmethod
-    def _finish(entry: CommandLog, outcome: str, response: Any) -> None:
+    def _finish(self, entry: CommandLog, outcome: str, response: Any) -> None:
         entry.outcome = outcome
         entry.response = "" if response is None else as_json(response)
         entry.answered_at = utcnow()
         entry.save()
+        self._metrics.command(entry.action, outcome, entry.sent_at, entry.answered_at)

@@ -42,7 +42,7 @@ import inspect
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable
 
 from ocpp.exceptions import InternalError, OCPPError, PropertyConstraintViolationError
@@ -53,6 +53,7 @@ from ocpp.v16.enums import Action
 from ..domain import charging
 from ..domain.policy import Policy
 from ..events import Broadcaster
+from ..metrics import ANSWERED, Metrics
 from ..storage.group_commit import CommitFailed, GroupCommit, StorageError
 from ..timeutil import utcnow
 from . import protocol, tolerance
@@ -81,6 +82,7 @@ class SessionContext:
     command_timeout: float       # seconds a CS->CP call waits for the answer
     max_connector_id: int = 32   # connectorId above this is a PropertyConstraintViolation
     strict_validation: bool = False  # no tolerant pass: every deviation gets its CALLERROR
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics counts
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ class Dispatcher(ChargePoint):
             log.info("%s: dropped a late or unsolicited answer %s", self.id, str(raw)[:200])
 
     def _handle_call(self, unique_id: Any, action: str, payload: dict) -> None:
+        started = time.perf_counter()
         route = self._routes.get(action)
         held: list[tuple[str, Hashable | None, dict[str, Any]]] = []
         try:
@@ -207,21 +210,26 @@ class Dispatcher(ChargePoint):
             body = protocol.to_camel(result)
             protocol.validate(action + "Response", body)
         except OCPPError as error:
-            self._write(protocol.call_error_frame(unique_id, error))
+            self._write_error(unique_id, error, action, started)
             return
         except CommitFailed:  # the committer logged why, once
-            self._write(protocol.call_error_frame(unique_id, InternalError()))
+            self._write_error(unique_id, InternalError(), action, started)
             return
         except Exception as exc:
             self._log_failure(action, exc)
-            self._write(protocol.call_error_frame(unique_id, InternalError()))
+            self._write_error(unique_id, InternalError(), action, started)
             return
         finally:
             self._held = None
         frame = protocol.call_result_frame(unique_id, body)
         self._committer.when_committed(
-            lambda: self._answer(frame, route, kwargs, held),
-            lambda: self._write(protocol.call_error_frame(unique_id, InternalError())))
+            lambda: self._answer(frame, route, kwargs, held, action, started),
+            lambda: self._write_error(unique_id, InternalError(), action, started))
+
+    def _write_error(self, unique_id: Any, error: OCPPError, action: str,
+                     started: float) -> None:
+        self._write(protocol.call_error_frame(unique_id, error))
+        self.context.metrics.ocpp_message(action, error.code, started)
 
     def _log_failure(self, action: str, exc: Exception) -> None:
         """A handler failed: a storage error is one line with its cause; anything else gets
@@ -254,8 +262,10 @@ class Dispatcher(ChargePoint):
             self._events.publish_when_committed(self._committer, kind, key, **data)
 
     def _answer(self, frame: bytes, route: Route, kwargs: dict,
-                held: list[tuple[str, Hashable | None, dict[str, Any]]]) -> None:
+                held: list[tuple[str, Hashable | None, dict[str, Any]]], action: str,
+                started: float) -> None:
         self._write(frame)
+        self.context.metrics.ocpp_message(action, ANSWERED, started)
         for kind, key, data in held:
             self._events.publish(kind, key, **data)
         if route.after is not None:
@@ -271,12 +281,14 @@ class Dispatcher(ChargePoint):
                  str(raw)[:200])
         if exc.unique_id is not None:
             self._write(protocol.call_error_frame(exc.unique_id, exc.error))
+        self.context.metrics.ocpp_malformed(None if exc.unique_id is None else exc.error.code)
 
     def _write(self, frame: str | bytes) -> None:
         self._send_frame(frame)
 
     def _record_repairs(self, action: str, repairs: list[tolerance.Repair]) -> None:
-        """One anomaly per new (kind, action, field) per connection."""
+        """One anomaly per new (kind, action, field) per connection; every repair counted."""
+        self.context.metrics.repairs(action, (repair.kind for repair in repairs))
         if self._repairs_seen is None:
             self._repairs_seen = set()
         new = tolerance.new_repairs(self._repairs_seen, action, repairs)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable, TypeVar
 
 from peewee import Database, DatabaseError, SqliteDatabase
@@ -49,8 +50,10 @@ class GroupCommit:
 
     RETRY_BEGIN = 0.1  # seconds between attempts to begin while the write lock is taken
 
-    def __init__(self, db: Database, window: float = 0.0):
+    def __init__(self, db: Database, window: float = 0.0,
+                 observe: Callable[[int, float, bool], None] | None = None):
         self._db = db
+        self._observe = observe or _unobserved  # (waiters released, seconds, ok): /metrics
         self._window = window  # seconds to gather more messages into one commit
         self._txn = None
         self._rows: dict[str, list[tuple]] = {}
@@ -133,6 +136,7 @@ class GroupCommit:
         rows, self._rows = self._rows, {}
         if txn is None:
             return
+        started = time.perf_counter()
         try:
             try:
                 cursor = self._db.cursor()
@@ -146,12 +150,14 @@ class GroupCommit:
             # Nothing of this batch was acknowledged, so nothing is lost: the chargers
             # get a CALLERROR and retry (OCPP 1.6 §4.2 / transaction message retries).
             self._failed(exc, len(pending))
+            self._observe(len(pending), time.perf_counter() - started, False)
             for _, failed in pending:
                 failed()
             return
         if self.failed_batches:
             log.warning("commits succeed again, after %d failed batches", self.failed_batches)
             self.failed_batches = 0
+        self._observe(len(pending), time.perf_counter() - started, True)
         for ok, _ in pending:
             ok()
 
@@ -167,3 +173,7 @@ class GroupCommit:
                       "succeeds (%d in this batch)", type(exc).__name__, exc, answers)
             log.debug("commit failure", exc_info=exc)
         self.failed_batches += 1
+
+
+def _unobserved(batch: int, seconds: float, ok: bool) -> None:
+    pass

@@ -23,6 +23,7 @@ from tornado.iostream import StreamClosedError
 
 from .. import errors
 from ..domain.charger_ids import valid_charger_id
+from ..metrics import refusal_reason
 from .backpressure import TokenBucket
 
 if TYPE_CHECKING:
@@ -65,14 +66,17 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             # Checked here, not only by Tornado's get(): a plain GET must not register
             # a charger (admission "accept") before the upgrade is refused.
+            self.services.metrics.connection_refused("not_websocket")
             raise tornado.web.HTTPError(400, "expected a WebSocket upgrade")
         if not valid_charger_id(charger_id):
+            self.services.metrics.connection_refused("invalid_id")
             raise tornado.web.HTTPError(400, "invalid charge point id")
         password = basic_credentials(self.request.headers.get("Authorization", ""))
         try:
             self._admission = await self.services.chargers.admit(charger_id, password,
                                                                  self.request.remote_ip)
         except REFUSALS as exc:
+            self.services.metrics.connection_refused(refusal_reason(exc))
             if isinstance(exc, errors.Unauthorized):
                 self.set_header("WWW-Authenticate", 'Basic realm="evedge OCPP"')
             if getattr(exc, "retry_after", None):
@@ -96,11 +100,13 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
                 log.info("closing %s: offered subprotocols %r, not ocpp1.6", charge_point_id,
                          offered)
                 self.close(1002, "ocpp1.6 subprotocol required")
+                self.services.metrics.connection_refused("subprotocol")
                 return
         self.set_nodelay(True)
         self.session = self.services.chargers.connect(
             charge_point_id, self._send, self.close, self.probe, self._admission,
             self.request.remote_ip)
+        self.services.metrics.connection_opened()
         # Nothing reads the handshake's headers once the WebSocket is open, yet Tornado's
         # suspended HTTP1Connection._read_message holds them for the connection's life:
         # ~0.7 KiB per charger (tracemalloc, 2,000 idle chargers).
