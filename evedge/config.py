@@ -105,7 +105,10 @@ class Config:
         "numbers as text, unlisted enum values...) are repaired and recorded as anomalies.",
     )
     meter_retention_days: int = setting(
-        0, "Delete meter samples older than this many days (0 keeps them forever)."
+        30,
+        "Delete meter samples received more than this many days ago (0 keeps them forever). "
+        "Transactions and their energy are kept; a sample costs ~150 bytes, 2 MB per charger "
+        "and day metering every minute.",
     )
     ws_ping_interval: float = setting(
         30.0, "Seconds between WebSocket pings; a charger that stops answering is dropped."
@@ -266,6 +269,8 @@ class Config:
                               "max_buffered_bodies at least 1 MiB")
         if self.firmware_max_bytes <= 0 or self.diagnostics_max_bytes <= 0:
             raise ConfigError("firmware_max_bytes and diagnostics_max_bytes must be positive")
+        if self.meter_retention_days < 0:
+            raise ConfigError("meter_retention_days must not be negative (0 keeps samples)")
         if self.min_free_bytes < 0:
             raise ConfigError("min_free_bytes must not be negative")
         if bool(self.tls_cert) != bool(self.tls_key):

@@ -21,20 +21,28 @@ from .storage.group_commit import CommitFailed, GroupCommit, StorageError
 
 log = logging.getLogger(__name__)
 
-MIN_BATCH, FIRST_BATCH, MAX_BATCH = 100, 1000, 20_000
-STEP_BUDGET = 0.004  # seconds a step's DELETE may hold the loop
+MIN_BATCH, FIRST_BATCH, MAX_BATCH = 100, 1000, 5000
+STEP_BUDGET = 0.002  # seconds a step's DELETE may hold the loop
+PAUSE = 0.02  # seconds between steps
 
 
 class MeterRetention:
     """Owner of the retention sweep; ``deleted_total`` counts every sample it deleted."""
 
-    def __init__(self, committer: GroupCommit, days: int, step_budget: float = STEP_BUDGET):
+    def __init__(self, committer: GroupCommit, days: int, step_budget: float = STEP_BUDGET,
+                 pause: float = PAUSE):
         self._committer = committer
+        self._pause = pause
         self._days = days
         self._budget = step_budget
         self._batch = FIRST_BATCH
         self._task: asyncio.Task | None = None
         self.deleted_total = 0
+
+    @property
+    def batch(self) -> int:
+        """Samples the next step deletes at most."""
+        return self._batch
 
     def start(self, now: dt.datetime) -> asyncio.Task | None:
         """Begin a sweep of the samples received before ``now`` minus the retention,
@@ -50,14 +58,15 @@ class MeterRetention:
         commit ends the sweep (logged once); the next housekeeping round starts over."""
         started, deleted = time.monotonic(), 0
         try:
-            while True:
-                count = self._step(cutoff)
+            first_kept = sql.first_sample_since(cutoff)  # ids only grow: found once
+            while first_kept is not None:
+                count = self._step(first_kept)
+                await self._committer.durable()
                 if not count:
                     break
-                await self._committer.durable()
                 deleted += count
                 self.deleted_total += count
-                await asyncio.sleep(0)  # the answers the commit released go out first
+                await asyncio.sleep(self._pause)  # the loop is the chargers' meanwhile
         except (CommitFailed, StorageError) as exc:
             log.warning("meter retention stopped after %d samples (%s); retried with the next "
                         "housekeeping round", deleted, exc)
@@ -67,11 +76,11 @@ class MeterRetention:
                      deleted, cutoff.isoformat(timespec="seconds"), time.monotonic() - started)
         return deleted
 
-    def _step(self, cutoff: dt.datetime) -> int:
+    def _step(self, first_kept: int) -> int:
         """One bounded DELETE in the shared transaction; adapts the next batch to its time."""
         batch = self._batch
         began = time.perf_counter()
-        count = self._committer.run(lambda: sql.delete_samples_before(cutoff, batch),
+        count = self._committer.run(lambda: sql.delete_samples_below(first_kept, batch),
                                     isolated=False)
         took = time.perf_counter() - began
         if took > self._budget:
