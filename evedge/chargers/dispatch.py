@@ -188,7 +188,7 @@ class Dispatcher(ChargePoint):
                        else CallError(frame[1], frame[2], frame[3], frame[4]))
             self._response_queue.put_nowait(message)
         else:
-            log.info("%s: dropped a late or unsolicited answer %s", self.id, str(raw)[:200])
+            log.info("charger=%s dropped a late or unsolicited answer %s", self.id, str(raw)[:200])
 
     def _handle_call(self, unique_id: Any, action: str, payload: dict) -> None:
         started = time.perf_counter()
@@ -236,15 +236,16 @@ class Dispatcher(ChargePoint):
         its traceback, at most once per ``TRACEBACK_EVERY`` seconds per charger (a broken
         charger must not fill the journal), one line otherwise."""
         if isinstance(exc, StorageError):
-            log.error("%s: %s could not be stored (%s: %s)", self.id, action,
+            log.error("charger=%s %s could not be stored (%s: %s)", self.id, action,
                       type(exc).__name__, exc)
             return
         now = time.monotonic()
         if now - self._last_traceback >= TRACEBACK_EVERY:
             self._last_traceback = now
-            log.exception("%s: %s failed", self.id, action)
+            log.exception("charger=%s %s failed", self.id, action)
         else:
-            log.error("%s: %s failed again (%s: %s)", self.id, action, type(exc).__name__, exc)
+            log.error("charger=%s %s failed again (%s: %s)", self.id, action, type(exc).__name__,
+                      exc)
 
     def _check_connector(self, payload: dict) -> None:
         """connectorId within 0..max_connector_id: the schemas allow any integer, and a
@@ -274,10 +275,10 @@ class Dispatcher(ChargePoint):
                 if inspect.isawaitable(hook):
                     asyncio.ensure_future(hook)
             except Exception:
-                log.exception("%s: after-hook failed", self.id)
+                log.exception("charger=%s after-hook failed", self.id)
 
     def _reject_frame(self, raw: str | bytes, exc: protocol.FrameError) -> None:
-        log.info("%s: malformed frame (%s): %s", self.id, exc.error.details.get("cause"),
+        log.info("charger=%s malformed frame (%s): %s", self.id, exc.error.details.get("cause"),
                  str(raw)[:200])
         if exc.unique_id is not None:
             self._write(protocol.call_error_frame(exc.unique_id, exc.error))
@@ -295,7 +296,7 @@ class Dispatcher(ChargePoint):
         if not new:
             return
         details = [tolerance.describe(action, repair) for repair in new]
-        log.info("%s: accepted firmware quirk(s) %s", self.id, "; ".join(details))
+        log.info("charger=%s accepted firmware quirk(s) %s", self.id, "; ".join(details))
         now = utcnow()
 
         def write() -> None:

@@ -37,6 +37,8 @@ SUBPROTOCOL = "ocpp1.6"
 _TEXT = 0x1
 REFUSALS = (errors.NotFound, errors.Unauthorized, errors.Conflict, errors.TooManyRequests,
             errors.Busy)
+LOGGED_BY_THE_REGISTRY = frozenset({errors.NotFound.status, errors.Unauthorized.status,
+                                    errors.Conflict.status})
 
 
 def basic_credentials(header: str) -> tuple[str, bytes] | None:
@@ -83,6 +85,18 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
                 self.set_header("Retry-After", str(exc.retry_after))
             raise tornado.web.HTTPError(exc.status, exc.message) from None
 
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        """A refusal is one line, ``charger=<id>`` first, instead of Tornado's warning: the
+        registry already logged unknown ids, failed passwords and refused takeovers (with
+        their detail), and a throttled charger is counted in /metrics, not logged at its
+        pace."""
+        if not isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
+        elif value.status_code not in LOGGED_BY_THE_REGISTRY:
+            log.log(logging.DEBUG if value.status_code == 429 else logging.INFO,
+                    "charger=%s refused from %s (%d): %s", self.path_args[0],
+                    self.request.remote_ip, value.status_code, value.log_message)
+
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
 
@@ -97,7 +111,7 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
             # (configurable). A charger that offers only other protocols (e.g. ocpp2.0.1)
             # would not understand us: close with 1002 (protocol error, RFC 6455 §7.4.1).
             if offered or not self.services.config.allow_missing_subprotocol:
-                log.info("closing %s: offered subprotocols %r, not ocpp1.6", charge_point_id,
+                log.info("charger=%s closed: offered subprotocols %r, not ocpp1.6", charge_point_id,
                          offered)
                 self.close(1002, "ocpp1.6 subprotocol required")
                 self.services.metrics.connection_refused("subprotocol")
