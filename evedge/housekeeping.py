@@ -58,8 +58,8 @@ class Housekeeping:
         committer.run(lambda: upload_grants.purge(now))
         return closed
 
-    def close(self) -> None:
-        self.retention.close()
+    async def close(self) -> None:
+        await self.retention.close()
 
     def flush_last_seen(self) -> None:
         """Persist the connected chargers' last-seen times (kept in memory per frame)."""

@@ -89,6 +89,9 @@ class MeterRetention:
             self._batch = min(MAX_BATCH, batch * 2)
         return count
 
-    def close(self) -> None:
+    async def close(self) -> None:
+        """Stop a running sweep (what it deleted is committed; the rest waits for the next
+        start)."""
         if self._task is not None:
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)

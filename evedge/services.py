@@ -64,7 +64,7 @@ class Services:
         self.events.close()
         self.reads.close()
         self.accounts.close()
-        self.housekeeping.close()
+        await self.housekeeping.close()
         self.housekeeping.flush_last_seen()
         self.committer.flush()
         close_database()

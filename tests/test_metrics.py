@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 import websockets
@@ -329,3 +331,43 @@ def test_whatever_chargers_send_the_series_stay_bounded(pairs):
                 assert labels["reason"] in set(metrics_module.REFUSAL_REASONS) | set(
                     metrics_module.DASHBOARD_DROPS) | {"other"}
     assert all(action in metrics_module.ACTIONS for action, _ in metrics._ocpp)
+
+
+# --- the Grafana dashboard ---------------------------------------------------------------------
+
+GRAFANA = Path(__file__).resolve().parent.parent / "docs" / "grafana-evedge.json"
+SUFFIXES = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"),
+            "gauge": ("",), "info": ("_info",)}
+
+
+async def test_the_grafana_dashboard_reads_only_series_evedge_serves(server, tokens):
+    served = {family.name + suffix
+              for family in text_string_to_metric_families(
+                  (await scrape(server, tokens["viewer"])).body.decode())
+              for suffix in SUFFIXES.get(family.type, ("",))}
+    dashboard = json.loads(GRAFANA.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    used: set[str] = set()
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        for target in panel["targets"]:
+            names = set(re.findall(r"\b(evedge_\w+)", target["expr"]))
+            assert names, (panel["title"], target["expr"])
+            used |= names
+    assert used <= served, sorted(used - served)
+    groups = {p["title"] for p in dashboard["panels"] if p["type"] == "row"}
+    assert groups >= {"Chargers", "OCPP messages", "Storage", "Remote commands",
+                      "Dashboards and connections"}
+    # Every family evedge serves appears on some panel (the process ones aside).
+    missing = sorted({family_of(name) for name in served} - {family_of(n) for n in used})
+    assert [f for f in missing if not f.startswith(("evedge_process_", "evedge_build"))] == []
+
+
+def family_of(sample_name: str) -> str:
+    for suffix in ("_total", "_bucket", "_sum", "_count"):
+        if sample_name.endswith(suffix):
+            return sample_name.removesuffix(suffix)
+    return sample_name

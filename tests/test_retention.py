@@ -3,6 +3,7 @@ chargers keep being answered; nothing recent, and nothing of a transaction, is l
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 
@@ -135,3 +136,18 @@ async def test_retention_never_scans_the_sample_table(start_server):
     for statement in reads:
         plan = " ".join(row[3] for row in connection.execute("EXPLAIN QUERY PLAN " + statement))
         assert "SCAN meter_sample" not in plan, (statement, plan)
+
+
+async def test_closing_the_server_stops_a_sweep_midway(start_server):
+    server = await start_server(meter_retention_days=30)
+    add_samples(server, 20_000, utcnow() - dt.timedelta(days=90))
+    add_samples(server, 100, utcnow(), "CP-NEW")
+    await server.services.committer.durable()
+    retention = server.services.housekeeping.retention
+    sweep = retention.start(utcnow())
+    await asyncio.sleep(0)  # the sweep's first step joins the open group commit
+    await server.services.committer.durable()  # ... and that commit is done
+    await server.services.housekeeping.close()
+    assert sweep.cancelled() and 0 < retention.deleted_total < 20_000
+    # Stopped between steps: what it deleted is committed, the rest is still there.
+    assert MeterSample.select().count() == 20_100 - retention.deleted_total
