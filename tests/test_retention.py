@@ -10,13 +10,14 @@ import time
 import pytest
 import websockets
 
+from evedge.config import ConfigError
 from evedge.domain.meter_readings import sample_rows
 from evedge.retention import MAX_BATCH, MIN_BATCH, MeterRetention
 from evedge.storage import sql
 from evedge.storage.models import MeterSample, database
 from evedge.timeutil import utcnow
 
-from conftest import RawCharger
+from conftest import RawCharger, make_config
 from test_metrics import parse, value
 
 pytestmark = pytest.mark.timeout(60)
@@ -151,3 +152,9 @@ async def test_closing_the_server_stops_a_sweep_midway(start_server):
     assert sweep.cancelled() and 0 < retention.deleted_total < 20_000
     # Stopped between steps: what it deleted is committed, the rest is still there.
     assert MeterSample.select().count() == 20_100 - retention.deleted_total
+
+
+def test_a_negative_retention_is_a_configuration_error(tmp_path):
+    with pytest.raises(ConfigError, match="meter_retention_days"):
+        make_config(tmp_path, meter_retention_days=-1)
+    assert make_config(tmp_path).meter_retention_days == 30  # the default: README, Operate
