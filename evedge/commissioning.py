@@ -155,14 +155,14 @@ class SimulatorFleet:
         stop = asyncio.Event()
         task = asyncio.create_task(self._run(charger, stop), name=f"simulator-{charger_id}")
         simulator = self._running[charger_id] = Simulator(charger, task, stop, time.time())
-        log.info("simulator %s started against %s", charger_id, self.url)
+        log.info("charger=%s simulator started against %s", charger_id, self.url)
         return simulator.as_json()
 
     async def _run(self, charger: SimulatedCharger, stop: asyncio.Event) -> None:
         try:
             await charger.run(stop)
         except Exception:
-            log.exception("simulator %s failed", charger.id)
+            log.exception("charger=%s simulator failed", charger.id)
         finally:
             simulator = self._running.get(charger.id)
             if simulator is not None and simulator.charger is charger:
@@ -178,7 +178,7 @@ class SimulatorFleet:
         answer = simulator.as_json()
         simulator.stop.set()
         await self._finish(simulator)
-        log.info("simulator %s stopped", charger_id)
+        log.info("charger=%s simulator stopped", charger_id)
         return {**answer, "connected": False}
 
     async def _finish(self, simulator: Simulator) -> None:

@@ -21,6 +21,8 @@ from typing import Any, Mapping, Sequence
 ENV_PREFIX = "EVEDGE_"
 MIN_BCRYPT_ROUNDS, MAX_BCRYPT_ROUNDS = 10, 16
 MIN_JWT_SECRET_BYTES = 32  # HS256's key should be as long as its hash (RFC 7518 §3.2)
+MIN_METRICS_TOKEN_CHARS = 16  # 16 random characters are out of any online guessing's reach
+_TOKEN = re.compile(r"[\x21-\x7e]+")  # what an Authorization header carries as it is
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
 
@@ -104,7 +106,10 @@ class Config:
         "numbers as text, unlisted enum values...) are repaired and recorded as anomalies.",
     )
     meter_retention_days: int = setting(
-        0, "Delete meter samples older than this many days (0 keeps them forever)."
+        30,
+        "Delete meter samples received more than this many days ago (0 keeps them forever). "
+        "Transactions and their energy are kept; a sample costs ~150 bytes, 2 MB per charger "
+        "and day metering every minute.",
     )
     forget_pending_after_days: float = setting(
         14.0,
@@ -255,6 +260,10 @@ class Config:
         "", f"JWT signing secret, at least {MIN_JWT_SECRET_BYTES} bytes; empty = generated on "
             "first start and kept in data_dir (mode 0600)."
     )
+    metrics_token: str = setting(
+        "", f"Bearer token Prometheus may scrape GET /metrics with (at least "
+            f"{MIN_METRICS_TOKEN_CHARS} visible ASCII characters); empty = only a logged-in "
+            "user's access token (any role) is accepted. /metrics is never open.")
     # Not a setting (no file, variable or option reaches it): the test suite's way to cheap
     # bcrypt (cost 4, about 1 ms) for its hundreds of accounts. Production cannot set it
     # by accident, and with it unset a bcrypt_rounds below 10 is a configuration error.
@@ -293,6 +302,8 @@ class Config:
                               "max_buffered_bodies at least 1 MiB")
         if self.firmware_max_bytes <= 0 or self.diagnostics_max_bytes <= 0:
             raise ConfigError("firmware_max_bytes and diagnostics_max_bytes must be positive")
+        if self.meter_retention_days < 0:
+            raise ConfigError("meter_retention_days must not be negative (0 keeps samples)")
         if self.min_free_bytes < 0:
             raise ConfigError("min_free_bytes must not be negative")
         self._check_ftp()
@@ -320,6 +331,10 @@ class Config:
             raise ConfigError(f"bcrypt_rounds must be between {MIN_BCRYPT_ROUNDS} and "
                               f"{MAX_BCRYPT_ROUNDS} (below, a stolen database gives up its "
                               "passwords quickly)")
+        if self.metrics_token and (len(self.metrics_token) < MIN_METRICS_TOKEN_CHARS
+                                   or not _TOKEN.fullmatch(self.metrics_token)):
+            raise ConfigError(f"metrics_token must be at least {MIN_METRICS_TOKEN_CHARS} "
+                              "visible ASCII characters (no blanks), or empty")
         if self.jwt_secret and len(self.jwt_secret.encode()) < MIN_JWT_SECRET_BYTES:
             raise ConfigError(f"jwt_secret must be at least {MIN_JWT_SECRET_BYTES} bytes, or "
                               "empty to have one generated")

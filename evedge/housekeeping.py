@@ -2,7 +2,9 @@
 and upload grants, and the meter-sample retention.
 
 :meth:`Housekeeping.run` does one synchronous round (tests call it directly with
-the time they want); :meth:`Housekeeping.every` runs it on the event loop.
+the time they want); :meth:`Housekeeping.every` runs it on the event loop. The
+retention is the one slow job: a round only starts its sweep, which deletes in
+bounded steps on its own (retention.py).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .config import Config
 from .domain import charger_admin, charging, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
+from .retention import MeterRetention
 from .storage import sql
 from .storage.group_commit import CommitFailed, GroupCommit, StorageError
 from .timeutil import utcnow
@@ -33,6 +36,7 @@ class Housekeeping:
         self._committer = committer
         self._chargers = chargers
         self._events = events
+        self.retention = MeterRetention(committer, config.meter_retention_days)
 
     def run(self, now: dt.datetime | None = None) -> charging.Closed:
         """One round; returns the transactions it closed as inferred."""
@@ -49,9 +53,7 @@ class Housekeeping:
                                                 charger_id=charger_id,
                                                 transaction_id=transaction_id, inferred=True)
         committer.run(lambda: sql.expire_reservations(now))
-        if config.meter_retention_days > 0:
-            cutoff = now - dt.timedelta(days=config.meter_retention_days)
-            committer.run(lambda: sql.delete_samples_before(cutoff))
+        self.retention.start(now)
         if config.forget_pending_after_days > 0:
             self._forget_pending(now - dt.timedelta(days=config.forget_pending_after_days))
         committer.run(Accounts.purge_expired)
@@ -65,6 +67,9 @@ class Housekeeping:
         if forgotten:
             log.info("forgot %d Pending charger(s) never approved nor seen since %s: %s",
                      len(forgotten), seen_before.date(), ", ".join(forgotten[:20]))
+
+    async def close(self) -> None:
+        await self.retention.close()
 
     def flush_last_seen(self) -> None:
         """Persist the connected chargers' last-seen times (kept in memory per frame)."""

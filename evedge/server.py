@@ -12,6 +12,7 @@ import sys
 
 from .config import Config
 from .insecure import config_checks, state_checks, warn_insecure
+from .metric_collectors import GateCollector
 from .services import Services, build_services
 from .web.app import make_app
 from .web.connection_gate import GatedHTTPServer
@@ -61,13 +62,15 @@ def http_server(config: Config, services: Services) -> GatedHTTPServer:
     once, so that a reconnect storm cannot starve the chargers already connected
     (web/connection_gate.py has the measurements).
     """
-    return GatedHTTPServer(make_app(services), ssl_options=tls_context(config),
-                           idle_connection_timeout=120, max_buffer_size=MAX_BUFFER_SIZE,
-                           body_timeout=config.request_body_timeout,
-                           max_buffered_bodies=config.max_buffered_bodies,
-                           max_opening_connections=config.max_opening_connections,
-                           opening_deadline=config.opening_deadline,
-                           max_opening_per_address=config.max_opening_per_address)
+    server = GatedHTTPServer(make_app(services), ssl_options=tls_context(config),
+                             idle_connection_timeout=120, max_buffer_size=MAX_BUFFER_SIZE,
+                             body_timeout=config.request_body_timeout,
+                             max_buffered_bodies=config.max_buffered_bodies,
+                             max_opening_connections=config.max_opening_connections,
+                             opening_deadline=config.opening_deadline,
+                             max_opening_per_address=config.max_opening_per_address)
+    services.metrics.watch(GateCollector(server))
+    return server
 
 
 def _box_name(config: Config) -> str:

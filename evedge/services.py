@@ -29,7 +29,9 @@ from .ftp.server import FtpServer
 from .ftp.transfers import Transfers
 from .health import HealthCheck
 from .housekeeping import Housekeeping
-from .storage import sql
+from .metric_collectors import LiveCollector, RetentionCollector, StorageCollector
+from .metrics import Metrics
+from .storage import sql, stats
 from .storage.database import ReadPool, close_database, open_database
 from .storage.group_commit import GroupCommit
 from .timeutil import utcnow
@@ -51,6 +53,7 @@ class Services:
     simulators: SimulatorFleet
     reads: ReadPool
     hosts: AllowedHosts
+    metrics: Metrics
     ftp: FtpServer | None = None  # with ftp_port set
     tasks: list[asyncio.Task] = field(default_factory=list)
 
@@ -68,6 +71,7 @@ class Services:
         self.events.close()
         self.reads.close()
         self.accounts.close()
+        await self.housekeeping.close()
         self.housekeeping.flush_last_seen()
         self.committer.flush()
         close_database()
@@ -77,7 +81,8 @@ async def build_services(config: Config) -> Services:
     db_handle = open_database(config)
     protocol.prepare_library()
     secret = config.jwt_secret or credentials.load_or_create_secret(config.data_dir)
-    committer = GroupCommit(db_handle, window=config.commit_window)
+    metrics = Metrics()
+    committer = GroupCommit(db_handle, window=config.commit_window, observe=metrics.commit)
     events = Broadcaster()
     accounts = Accounts(config, secret)
     context = SessionContext(
@@ -88,7 +93,7 @@ async def build_services(config: Config) -> Services:
         boot_retry_interval=config.boot_retry_interval,
         command_timeout=config.command_timeout,
         max_connector_id=config.max_connector_id,
-        strict_validation=config.strict_validation)
+        strict_validation=config.strict_validation, metrics=metrics)
     chargers = ConnectedChargers(context, ChargerPasswords(accounts.check_password),
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
@@ -98,7 +103,8 @@ async def build_services(config: Config) -> Services:
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
-        commands=Commands(chargers, config.command_timeout, accounts.hash_password),
+        commands=Commands(chargers, config.command_timeout, accounts.hash_password,
+                          metrics),
         charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
         housekeeping=Housekeeping(config, committer, chargers, events),
@@ -113,7 +119,9 @@ async def build_services(config: Config) -> Services:
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
+        metrics=metrics,
     )
+    watch_state(services)
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())
     if config.ftp_port:
@@ -129,3 +137,13 @@ def start_ftp(services: Services) -> FtpServer:
         bridge, services.firmware, services.diagnostics, services.events, services.committer))
     server.start()
     return server
+
+
+def watch_state(services: Services) -> None:
+    """The scrape-time collectors of /metrics over the objects that own the state
+    (the connection gate's is added by server.http_server, which builds the gate)."""
+    metrics, data_dir = services.metrics, services.config.data_dir
+    metrics.watch(LiveCollector(services.chargers, services.events))
+    metrics.watch(RetentionCollector(services.housekeeping.retention))
+    metrics.watch(StorageCollector(lambda: services.reads.run(stats.read_stats, data_dir)))
+    metrics.watch_process()

@@ -38,7 +38,7 @@ async def test_a_second_connection_cannot_take_over_a_live_charger(server, raw_c
         assert (await charger.call([2, "h", "Heartbeat", {}]))[:2] == [3, "h"]
         assert server.services.chargers.get("CP-LIVE").closed.done() is False
     assert server.services.chargers.refused_takeovers == 1
-    assert any("refused a second connection for CP-LIVE" in r.getMessage()
+    assert any("charger=CP-LIVE refused a second connection" in r.getMessage()
                for r in caplog.records)
 
 

@@ -82,6 +82,7 @@ def _third_party(name: str) -> set[str]:
     ("tornado", ("evedge.web", "evedge.simulation", "evedge.server")),
     ("peewee", ("evedge.storage", "evedge.domain")),
     ("pyftpdlib", ("evedge.ftp",)),
+    ("prometheus_client", ("evedge.metrics", "evedge.metric_collectors")),
 ])
 def test_libraries_are_imported_only_in_their_rooms(library, allowed):
     breaches = sorted(name for name in GRAPH if library in _third_party(name)

@@ -22,6 +22,7 @@ from ocpp.v16.enums import UpdateType
 from .. import errors
 from ..domain import charger_admin, charger_ids, command_effects, local_lists
 from ..domain.charging import as_json
+from ..metrics import Metrics
 from ..storage.models import CommandLog
 from ..timeutil import utcnow
 from . import catalog, charger_auth
@@ -39,10 +40,11 @@ _KEY_TAKEN = ("Accepted", "RebootRequired")
 
 class Commands:
     def __init__(self, chargers: ConnectedChargers, timeout: float,
-                 hash_password: HashPassword):
+                 hash_password: HashPassword, metrics: Metrics | None = None):
         self._chargers = chargers
         self._timeout = timeout
         self._hash_password = hash_password
+        self._metrics = metrics or Metrics()
 
     async def run(self, charger_id: str, slug: str, body: dict[str, Any],
                   username: str = "") -> dict[str, Any]:
@@ -115,12 +117,12 @@ class Commands:
                 registration_status=session.registration_status)
         return session
 
-    @staticmethod
-    def _refused(charger_id: str, action: str, body: dict[str, Any], username: str,
+    def _refused(self, charger_id: str, action: str, body: dict[str, Any], username: str,
                  outcome: str) -> None:
         CommandLog.create(charger=charger_id, username=username, action=action,
                           request=as_json(command_effects.redacted(action, body)),
                           outcome=outcome, sent_at=utcnow())
+        self._metrics.command(action, outcome)
 
     async def _request(self, session: ChargePointSession, payload: Any, username: str) -> Any:
         action = type(payload).__name__
@@ -152,10 +154,10 @@ class Commands:
         self._finish(entry, "answered", asdict(result))
         return result
 
-    @staticmethod
-    def _finish(entry: CommandLog, outcome: str, response: Any) -> None:
+    def _finish(self, entry: CommandLog, outcome: str, response: Any) -> None:
         entry.outcome = outcome
         entry.response = "" if response is None else as_json(
             command_effects.redacted(entry.action, response))
         entry.answered_at = utcnow()
         entry.save()
+        self._metrics.command(entry.action, outcome, entry.sent_at, entry.answered_at)

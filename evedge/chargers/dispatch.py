@@ -53,6 +53,7 @@ from ocpp.v16.enums import Action
 from ..domain import charging
 from ..domain.policy import Policy
 from ..events import Broadcaster
+from ..metrics import ANSWERED, Metrics
 from ..storage.group_commit import CommitFailed, GroupCommit, StorageError
 from ..timeutil import utcnow
 from . import protocol, tolerance
@@ -84,6 +85,7 @@ class SessionContext:
     # charger id -> when a failure of its messages was last logged in full: per charger, not
     # per connection, so that a charger reconnecting after every failure gets no new budget
     failures_logged: dict[str, float] = field(default_factory=dict)
+    metrics: Metrics = field(default_factory=Metrics)  # what /metrics counts
 
 
 @dataclass(frozen=True)
@@ -188,9 +190,10 @@ class Dispatcher(ChargePoint):
                        else CallError(frame[1], frame[2], frame[3], frame[4]))
             self._response_queue.put_nowait(message)
         else:
-            log.info("%s: dropped a late or unsolicited answer %s", self.id, str(raw)[:200])
+            log.info("charger=%s dropped a late or unsolicited answer %s", self.id, str(raw)[:200])
 
     def _handle_call(self, unique_id: Any, action: str, payload: dict) -> None:
+        started = time.perf_counter()
         route = self._routes.get(action)
         held: list[tuple[str, Hashable | None, dict[str, Any]]] = []
         try:
@@ -209,21 +212,26 @@ class Dispatcher(ChargePoint):
             body = protocol.to_camel(result)
             protocol.validate(action + "Response", body)
         except OCPPError as error:
-            self._write(protocol.call_error_frame(unique_id, error))
+            self._write_error(unique_id, error, action, started)
             return
         except CommitFailed:  # the committer logged why, once
-            self._write(protocol.call_error_frame(unique_id, InternalError()))
+            self._write_error(unique_id, InternalError(), action, started)
             return
         except Exception as exc:
             self._log_failure(action, exc)
-            self._write(protocol.call_error_frame(unique_id, InternalError()))
+            self._write_error(unique_id, InternalError(), action, started)
             return
         finally:
             self._held = None
         frame = protocol.call_result_frame(unique_id, body)
         self._committer.when_committed(
-            lambda: self._answer(frame, route, kwargs, held),
-            lambda: self._write(protocol.call_error_frame(unique_id, InternalError())))
+            lambda: self._answer(frame, route, kwargs, held, action, started),
+            lambda: self._write_error(unique_id, InternalError(), action, started))
+
+    def _write_error(self, unique_id: Any, error: OCPPError, action: str,
+                     started: float) -> None:
+        self._write(protocol.call_error_frame(unique_id, error))
+        self.context.metrics.ocpp_message(action, error.code, started)
 
     def _log_failure(self, action: str, exc: Exception) -> None:
         """A handler failed: logged at most once per ``TRACEBACK_EVERY`` seconds per charger
@@ -233,14 +241,15 @@ class Dispatcher(ChargePoint):
         now = time.monotonic()
         logged = self.context.failures_logged
         if now - logged.get(self.id, -TRACEBACK_EVERY) < TRACEBACK_EVERY:
-            log.debug("%s: %s failed again (%s: %s)", self.id, action, type(exc).__name__, exc)
+            log.debug("charger=%s %s failed again (%s: %s)", self.id, action,
+                      type(exc).__name__, exc)
         elif isinstance(exc, StorageError):
             logged[self.id] = now
-            log.error("%s: %s could not be stored (%s: %s)", self.id, action,
+            log.error("charger=%s %s could not be stored (%s: %s)", self.id, action,
                       type(exc).__name__, exc)
         else:
             logged[self.id] = now
-            log.exception("%s: %s failed", self.id, action)
+            log.exception("charger=%s %s failed", self.id, action)
 
     def _check_connector(self, payload: dict) -> None:
         """connectorId within 0..max_connector_id: the schemas allow any integer, and a
@@ -258,8 +267,10 @@ class Dispatcher(ChargePoint):
             self._events.publish_when_committed(self._committer, kind, key, **data)
 
     def _answer(self, frame: bytes, route: Route, kwargs: dict,
-                held: list[tuple[str, Hashable | None, dict[str, Any]]]) -> None:
+                held: list[tuple[str, Hashable | None, dict[str, Any]]], action: str,
+                started: float) -> None:
         self._write(frame)
+        self.context.metrics.ocpp_message(action, ANSWERED, started)
         for kind, key, data in held:
             self._events.publish(kind, key, **data)
         if route.after is not None:
@@ -268,26 +279,28 @@ class Dispatcher(ChargePoint):
                 if inspect.isawaitable(hook):
                     asyncio.ensure_future(hook)
             except Exception:
-                log.exception("%s: after-hook failed", self.id)
+                log.exception("charger=%s after-hook failed", self.id)
 
     def _reject_frame(self, raw: str | bytes, exc: protocol.FrameError) -> None:
-        log.info("%s: malformed frame (%s): %s", self.id, exc.error.details.get("cause"),
+        log.info("charger=%s malformed frame (%s): %s", self.id, exc.error.details.get("cause"),
                  str(raw)[:200])
         if exc.unique_id is not None:
             self._write(protocol.call_error_frame(exc.unique_id, exc.error))
+        self.context.metrics.ocpp_malformed(None if exc.unique_id is None else exc.error.code)
 
     def _write(self, frame: str | bytes) -> None:
         self._send_frame(frame)
 
     def _record_repairs(self, action: str, repairs: list[tolerance.Repair]) -> None:
-        """One anomaly per new (kind, action, field) per connection."""
+        """One anomaly per new (kind, action, field) per connection; every repair counted."""
+        self.context.metrics.repairs(action, (repair.kind for repair in repairs))
         if self._repairs_seen is None:
             self._repairs_seen = set()
         new = tolerance.new_repairs(self._repairs_seen, action, repairs)
         if not new:
             return
         details = [tolerance.describe(action, repair) for repair in new]
-        log.info("%s: accepted firmware quirk(s) %s", self.id, "; ".join(details))
+        log.info("charger=%s accepted firmware quirk(s) %s", self.id, "; ".join(details))
         now = utcnow()
 
         def write() -> None:

@@ -86,19 +86,19 @@ class ConnectedChargers:
         admitted = self.context.committer.run(
             lambda: charging.admit_charger(charger_id, self.context.policy, utcnow()))
         if admitted is None:
-            log.info("refused unknown charger %s (admission policy 'reject')", charger_id)
+            log.info("charger=%s refused: unknown id (admission policy 'reject')", charger_id)
             raise errors.NotFound("unknown charge point id")
         status, password_hash = admitted
         authenticated = False
         if password_hash is not None:
             if not await self.passwords.verify(charger_id, password, password_hash, remote_ip):
-                log.warning("charger %s failed HTTP Basic authentication from %s", charger_id,
+                log.warning("charger=%s failed HTTP Basic authentication from %s", charger_id,
                             remote_ip)
                 raise errors.Unauthorized("charger authentication failed")
             authenticated = True
         if not authenticated and await self._live_elsewhere(charger_id):
             self.refused_takeovers += 1
-            log.warning("refused a second connection for %s from %s: the connected one "
+            log.warning("charger=%s refused a second connection from %s: the connected one "
                         "answered a ping (set a charger password to allow takeovers)",
                         charger_id, remote_ip)
             raise errors.Conflict(f"charge point {charger_id} is connected")
@@ -118,7 +118,7 @@ class ConnectedChargers:
         committer, events = self.context.committer, self.context.events
         self._record_connection(charger_id, True)
         events.publish_when_committed(committer, "charger.connected", charger_id=charger_id)
-        log.info("charger %s connected from %s", charger_id, remote_ip)
+        log.info("charger=%s connected from %s", charger_id, remote_ip)
         return session
 
     def disconnect(self, session: ChargePointSession, code: int | None = None) -> None:
@@ -129,7 +129,7 @@ class ConnectedChargers:
             self._record_connection(session.id, False)
             events.publish_when_committed(committer, "charger.disconnected",
                                           charger_id=session.id)
-        log.info("charger %s disconnected (code %s)", session.id, code)
+        log.info("charger=%s disconnected (code %s)", session.id, code)
 
     def _record_connection(self, charger_id: str, connected: bool) -> None:
         """Note the (dis)connection in the charger's row. What is connected is known from
@@ -149,7 +149,7 @@ class ConnectedChargers:
         self._live[charger_id] = live
         self._sessions[charger_id] = live.session
         if old is not None:
-            log.info("%s reconnected; closing its previous connection", charger_id)
+            log.info("charger=%s reconnected; closing its previous connection", charger_id)
             old.close(1000, "replaced by a new connection")
             return True
         return False

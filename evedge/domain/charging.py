@@ -39,7 +39,7 @@ def admit_charger(charger_id: str, policy: Policy,
         return None
     status = "Accepted" if policy.admission == "accept" else "Pending"
     sql.insert_charger(charger_id, status, now)
-    log.info("registered new charger %s as %s", charger_id, status)
+    log.info("charger=%s registered as %s", charger_id, status)
     return status, None
 
 
@@ -138,7 +138,8 @@ def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reas
                           inferred=True, note=reason[:200], now=now)
     sql.record_anomaly(charger_id, "transaction_inferred_stop",
                        f"transaction {transaction_id}: {reason}", now)
-    log.info("closed transaction %s of %s as inferred: %s", transaction_id, charger_id, reason)
+    log.info("charger=%s transaction %s closed as inferred: %s", charger_id, transaction_id,
+             reason)
 
 
 def record_firmware_status(charger_id: str, status: str, now: dt.datetime) -> None:
@@ -218,7 +219,7 @@ def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: in
                            f"StopTransaction {which} (meterStop {meter_stop}, reason {reason})",
                            now)
     elif row[3]:
-        log.info("repeated StopTransaction %s from %s", transaction_id, charger_id)
+        log.info("charger=%s repeated StopTransaction %s", charger_id, transaction_id)
     else:
         energy = _stop_energy(charger_id, transaction_id, meter_stop, row[2], now)
         note = "" if meter_stop is not None else "meterStop unknown: the charger's was unusable"

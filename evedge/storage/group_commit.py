@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Callable, TypeVar
 
 from peewee import Database, DatabaseError, SqliteDatabase
@@ -48,8 +49,10 @@ class GroupCommit:
     ``COMMIT`` leaves the committer usable.
     """
 
-    def __init__(self, db: Database, window: float = 0.0):
+    def __init__(self, db: Database, window: float = 0.0,
+                 observe: Callable[[int, float, bool], None] | None = None):
         self._db = db
+        self._observe = observe or _unobserved  # (waiters released, seconds, ok): /metrics
         self._window = window  # seconds to gather more messages into one commit
         self._txn = None
         self._rows: dict[str, list[tuple]] = {}
@@ -128,6 +131,7 @@ class GroupCommit:
         rows, self._rows = self._rows, {}
         if txn is None:
             return
+        started = time.perf_counter()
         try:
             try:
                 cursor = self._db.cursor()
@@ -141,12 +145,14 @@ class GroupCommit:
             # Nothing of this batch was acknowledged, so nothing is lost: the chargers
             # get a CALLERROR and retry (OCPP 1.6 §4.2 / transaction message retries).
             self._failed(exc, len(pending))
+            self._observe(len(pending), time.perf_counter() - started, False)
             for _, failed in pending:
                 failed()
             return
         if self.failed_batches:
             log.warning("commits succeed again, after %d failed batches", self.failed_batches)
             self.failed_batches = 0
+        self._observe(len(pending), time.perf_counter() - started, True)
         for ok, _ in pending:
             ok()
 
@@ -162,3 +168,7 @@ class GroupCommit:
                       "succeeds (%d in this batch)", type(exc).__name__, exc, answers)
             log.debug("commit failure", exc_info=exc)
         self.failed_batches += 1
+
+
+def _unobserved(batch: int, seconds: float, ok: bool) -> None:
+    pass

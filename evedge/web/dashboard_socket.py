@@ -119,6 +119,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
         """Write one frame without waiting for it (a Broadcaster subscriber)."""
         if self._pending > self.services.config.dashboard_max_pending_bytes:
             log.info("dropping dashboard of %s: %d bytes unsent", self._who(), self._pending)
+            self.services.metrics.dashboard_closed("too_slow")
             self._unsubscribe()
             self.close(TOO_SLOW, "too slow; reconnect")
             return
@@ -160,6 +161,7 @@ class DashboardSocketHandler(tornado.websocket.WebSocketHandler):
 
     def _refuse(self, why: str) -> None:
         log.info("dashboard socket from %s refused: %s", self.request.remote_ip, why)
+        self.services.metrics.dashboard_closed("unauthorized")
         self._unsubscribe()
         self.close(UNAUTHORIZED, "unauthorized")
 

@@ -28,6 +28,7 @@ from tornado.iostream import StreamClosedError
 
 from .. import errors
 from ..domain.charger_ids import valid_charger_id
+from ..metrics import refusal_reason
 from .backpressure import TokenBucket
 
 if TYPE_CHECKING:
@@ -41,6 +42,8 @@ SUBPROTOCOL = "ocpp1.6"
 _TEXT, _CLOSE = 0x1, 0x8
 REFUSALS = (errors.NotFound, errors.Unauthorized, errors.Conflict, errors.TooManyRequests,
             errors.Busy)
+LOGGED_BY_THE_REGISTRY = frozenset({errors.NotFound.status, errors.Unauthorized.status,
+                                    errors.Conflict.status})
 
 
 def basic_credentials(header: str) -> tuple[str, bytes] | None:
@@ -100,14 +103,17 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         if self.request.headers.get("Upgrade", "").lower() != "websocket":
             # Checked here, not only by Tornado's get(): a plain GET must not register
             # a charger (admission "accept") before the upgrade is refused.
+            self.services.metrics.connection_refused("not_websocket")
             raise tornado.web.HTTPError(400, "expected a WebSocket upgrade")
         if not valid_charger_id(charger_id):
+            self.services.metrics.connection_refused("invalid_id")
             raise tornado.web.HTTPError(400, "invalid charge point id")
         password = basic_credentials(self.request.headers.get("Authorization", ""))
         try:
             self._admission = await self.services.chargers.admit(charger_id, password,
                                                                  self.request.remote_ip)
         except REFUSALS as exc:
+            self.services.metrics.connection_refused(refusal_reason(exc))
             if isinstance(exc, errors.Unauthorized):
                 self.set_header("WWW-Authenticate", 'Basic realm="evedge OCPP"')
             if getattr(exc, "retry_after", None):
@@ -119,6 +125,18 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         if type(protocol) is not tornado.websocket.WebSocketProtocol13:
             return protocol   # a version Tornado refuses anyway (None), or a new class
         return _Protocol(self, False, protocol.params)
+
+    def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
+        """A refusal is one line, ``charger=<id>`` first, instead of Tornado's warning: the
+        registry already logged unknown ids, failed passwords and refused takeovers (with
+        their detail), and a throttled charger is counted in /metrics, not logged at its
+        pace."""
+        if not isinstance(value, tornado.web.HTTPError):
+            super().log_exception(typ, value, tb)
+        elif value.status_code not in LOGGED_BY_THE_REGISTRY:
+            log.log(logging.DEBUG if value.status_code == 429 else logging.INFO,
+                    "charger=%s refused from %s (%d): %s", self.path_args[0],
+                    self.request.remote_ip, value.status_code, value.log_message)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:
         return SUBPROTOCOL if SUBPROTOCOL in subprotocols else None
@@ -134,14 +152,16 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
             # (configurable). A charger that offers only other protocols (e.g. ocpp2.0.1)
             # would not understand us: close with 1002 (protocol error, RFC 6455 §7.4.1).
             if offered or not self.services.config.allow_missing_subprotocol:
-                log.info("closing %s: offered subprotocols %r, not ocpp1.6", charge_point_id,
+                log.info("charger=%s closed: offered subprotocols %r, not ocpp1.6", charge_point_id,
                          offered)
                 self.close(1002, "ocpp1.6 subprotocol required")
+                self.services.metrics.connection_refused("subprotocol")
                 return
         self.set_nodelay(True)
         self.session = self.services.chargers.connect(
             charge_point_id, self._send, self.close, self.probe, self._admission,
             self.request.remote_ip)
+        self.services.metrics.connection_opened()
         # Nothing reads the handshake's headers once the WebSocket is open, yet Tornado's
         # suspended HTTP1Connection._read_message holds them for the connection's life:
         # ~0.7 KiB per charger (tracemalloc, 2,000 idle chargers).

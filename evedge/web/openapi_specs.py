@@ -331,6 +331,11 @@ PAGE_NOTE = ("An HTML shell: its script calls the REST API with the bearer token
 SPECS: dict[str, Spec] = {
     # health, openapi
     "HealthHandler.get": Spec({200: ref("Health"), 503: obj(status=enum("error"), error=STR)}),
+    "MetricsHandler.get": Spec(
+        {200: {"text/plain": {"schema": STR}, "application/openmetrics-text": {"schema": STR}}},
+        note="Prometheus text format (or OpenMetrics when `Accept` asks for it). Besides a "
+             "user's access token, the bearer token may be the setting `metrics_token`, "
+             "for Prometheus."),
     "OpenApiHandler.get": Spec({200: {"type": "object", "description": "this document"}}),
     # auth
     "RegisterHandler.post": Spec(
