@@ -1,5 +1,6 @@
-"""Periodic upkeep: last-seen times, orphaned transactions, expired reservations, tokens
-and upload grants, and the meter-sample retention.
+"""Periodic upkeep: last-seen times, orphaned transactions, TxProfiles of remote starts that
+started nothing, expired reservations, tokens and upload grants, and the meter-sample
+retention.
 
 :meth:`Housekeeping.run` does one synchronous round (tests call it directly with
 the time they want); :meth:`Housekeeping.every` runs it on the event loop.
@@ -14,7 +15,7 @@ import time
 
 from .chargers.registry import ConnectedChargers
 from .config import Config
-from .domain import charging, upload_grants
+from .domain import charging, command_effects, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .storage import sql
@@ -49,6 +50,7 @@ class Housekeeping:
                                                 charger_id=charger_id,
                                                 transaction_id=transaction_id, inferred=True)
         committer.run(lambda: sql.expire_reservations(now))
+        committer.run(lambda: command_effects.drop_unstarted_tx_profiles(now))
         if config.meter_retention_days > 0:
             cutoff = now - dt.timedelta(days=config.meter_retention_days)
             committer.run(lambda: sql.delete_samples_before(cutoff))

@@ -12,10 +12,10 @@ from typing import Any
 import peewee
 
 from .. import errors
-from ..storage.models import REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Reservation
+from ..storage.models import REGISTRATION_STATUSES, Charger, Reservation
 from ..timeutil import to_rfc3339, utcnow
 from .charger_ids import check_charger_id, unknown_charger
-from .command_effects import stored_configuration
+from .command_effects import profiles_in_force, stored_configuration
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 64
 _TEXT_LIMITS = {"label": 100, "location": 200}
@@ -92,7 +92,8 @@ def update_charger(charger_id: str, body: dict[str, Any], password_hash: str | N
 
 
 def charger_extras(charger_id: str) -> dict[str, Any]:
-    """What commands taught us about a charger: configuration, reservations, profiles."""
+    """What commands taught us about a charger: configuration, reservations, the charging
+    profiles in force (docs/decisions.md D19)."""
     charger = Charger.get_by_id(charger_id)
     now = utcnow()
     reservations = (Reservation.select()
@@ -100,10 +101,7 @@ def charger_extras(charger_id: str) -> dict[str, Any]:
                            Reservation.status.in_(("Requested", "Accepted")),
                            Reservation.expiry_date > now)
                     .order_by(Reservation.id))
-    profiles = (ChargingProfileRecord.select()
-                .where(ChargingProfileRecord.charger == charger_id,
-                       ChargingProfileRecord.status == "Accepted")
-                .order_by(ChargingProfileRecord.id))
+    profiles = profiles_in_force(charger_id, now)
     return {
         "configuration": stored_configuration(charger),
         "local_list_version": charger.local_list_version,
@@ -114,6 +112,7 @@ def charger_extras(charger_id: str) -> dict[str, Any]:
         "charging_profiles": [{
             "charging_profile_id": p.profile_id, "connector_id": p.connector_id,
             "stack_level": p.stack_level, "purpose": p.purpose,
+            "transaction_id": p.transaction_id,
             "profile": json.loads(p.profile), "sent_at": to_rfc3339(p.sent_at),
         } for p in profiles],
     }

@@ -136,6 +136,7 @@ def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reas
     energy = int64_or_none(meter_stop - meter_start) if valid else None
     sql.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
                           inferred=True, note=reason[:200], now=now)
+    sql.end_tx_profiles(charger_id, transaction_id)
     sql.record_anomaly(charger_id, "transaction_inferred_stop",
                        f"transaction {transaction_id}: {reason}", now)
     log.info("closed transaction %s of %s as inferred: %s", transaction_id, charger_id, reason)
@@ -182,6 +183,7 @@ def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_sta
     info = id_tag_info(id_tag, policy, now)
     transaction_id = sql.insert_transaction(charger_id, connector_id, id_tag, info["status"],
                                             reservation_id, meter_start, start_time, now)
+    sql.attach_tx_profile(charger_id, connector_id, transaction_id)   # a remote start's (D19)
     if reservation_id is not None and not sql.use_reservation(reservation_id, charger_id,
                                                               transaction_id, now):
         sql.record_anomaly(charger_id, "unknown_reservation",
@@ -224,6 +226,7 @@ def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: in
         note = "" if meter_stop is not None else "meterStop unknown: the charger's was unusable"
         sql.close_transaction(transaction_id, meter_stop, stop_time, reason, id_tag, energy,
                               inferred=False, note=note, now=now)
+        sql.end_tx_profiles(charger_id, transaction_id)   # §3.13.1, D19
     if transaction_data:
         connector_id = row[1] if known else 0
         _insert_samples(charger_id, connector_id, transaction_id if known else None,

@@ -116,10 +116,17 @@ CHARGER_DETAIL = extend(
     local_list_version=nullable(INT),
     reservations=array(obj(reservation_id=INT, connector_id=INT, id_tag=STR,
                            expiry_date=TIME, status=STR)),
-    charging_profiles=array(obj(
+    charging_profiles={**array(obj(
         charging_profile_id=INT, connector_id=INT, stack_level=INT, purpose=STR,
-        profile={"type": "object", "description": "csChargingProfiles as sent (OCPP camelCase)"},
-        sent_at=TIME)))
+        transaction_id={**nullable(INT), "description": "a TxProfile's transaction; null "
+                        "while the transaction of a remote start has not started"},
+        profile={"type": "object", "description": "csChargingProfiles as sent (snake_case)"},
+        sent_at=TIME)),
+        "description": "the profiles in force on the charger: a SetChargingProfile with the "
+                       "same id, or the same connector, stack_level and purpose, replaces "
+                       "one (OCPP 1.6 §5.16.3); a TxProfile ends with its transaction; a "
+                       "clear-charging-profile the charger accepted removes what it "
+                       "matches; one past its valid_to is left out"})
 
 TAG_FIELDS = dict(
     status=TAG_STATUS, expiry_date=nullable(TIME), parent_id_tag=nullable(STR),
