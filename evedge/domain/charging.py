@@ -206,8 +206,10 @@ def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: in
     """Close a transaction. Always succeeds: a StopTransaction must always be answered
     (OCPP 1.6 §4.10). None for ``transaction_id``, ``meter_stop`` or ``timestamp`` means
     the charger sent a value that could not be used: the stop is then recorded as an
-    anomaly, closed without a reading, or timed at the receive time."""
+    anomaly, closed without a reading, or timed at the receive time. No ``reason`` is
+    Local (§6.49: the default when absent)."""
     stop_time = parse_charger_time(timestamp) or now
+    reason = reason or "Local"
     row = None if transaction_id is None else sql.transaction_for_stop(transaction_id)
     known = row is not None and row[0] == charger_id
     energy = None
