@@ -34,6 +34,7 @@ class Admission:
 
     registration_status: str
     authenticated: bool = False
+    new: bool = False   # unknown until now: registered by connect(), not before (D21)
 
 
 @dataclass
@@ -75,12 +76,11 @@ class ConnectedChargers:
         is connected, alive, and the newcomer did not prove the password),
         TooManyRequests (failures from this charger id or address) or Busy.
         """
-        admitted = self.context.committer.run(
-            lambda: charging.admit_charger(charger_id, self.context.policy, utcnow()))
+        admitted = charging.admit_charger(charger_id, self.context.policy)   # writes nothing
         if admitted is None:
             log.info("refused unknown charger %s (admission policy 'reject')", charger_id)
             raise errors.NotFound("unknown charge point id")
-        status, password_hash = admitted
+        status, password_hash = admitted.registration_status, admitted.password_hash
         authenticated = False
         if password_hash is not None:
             if not await self.passwords.verify(charger_id, password, password_hash, remote_ip):
@@ -94,7 +94,7 @@ class ConnectedChargers:
                         "answered a ping (set a charger password to allow takeovers)",
                         charger_id, remote_ip)
             raise errors.Conflict(f"charge point {charger_id} is connected")
-        return Admission(status, authenticated)
+        return Admission(status, authenticated, admitted.new)
 
     async def _live_elsewhere(self, charger_id: str) -> bool:
         """Whether a connection for this id is open and answers a ping in time."""
@@ -108,7 +108,9 @@ class ConnectedChargers:
                                      admission.registration_status)
         self._attach(_Live(session, close, probe))
         committer, events = self.context.committer, self.context.events
-        committer.run(lambda: charging.record_connection(charger_id, True, utcnow()))
+        register_as = admission.registration_status if admission.new else None
+        committer.run(lambda: charging.record_connection(charger_id, True, utcnow(),
+                                                         register_as))
         events.publish_when_committed(committer, "charger.connected", charger_id=charger_id)
         log.info("charger %s connected from %s", charger_id, remote_ip)
         return session

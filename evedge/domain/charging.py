@@ -25,26 +25,42 @@ log = logging.getLogger(__name__)
 
 # --- chargers ------------------------------------------------------------------------------
 
-def admit_charger(charger_id: str, policy: Policy,
-                  now: dt.datetime) -> tuple[str, str | None] | None:
-    """Decide whether a connecting charger may open a session.
+@dataclass(frozen=True)
+class Admitted:
+    """A charger that may open a session. ``new``: unknown until now; it is registered (as
+    ``registration_status``) only once its WebSocket opens (docs/decisions.md D21)."""
 
-    Returns (registration_status, password_hash), registering an unknown charger
-    as the admission policy says, or None when it must be refused.
-    """
+    registration_status: str
+    password_hash: str | None
+    new: bool = False
+
+
+def admit_charger(charger_id: str, policy: Policy) -> Admitted | None:
+    """Decide whether a connecting charger may open a session, or None when it must be
+    refused. Writes nothing: a connection refused later (subprotocol, a failed upgrade)
+    must leave no charger behind."""
     known = sql.charger_admission(charger_id)
     if known is not None:
-        return known
+        return Admitted(*known)
     if policy.admission == "reject":
         return None
-    status = "Accepted" if policy.admission == "accept" else "Pending"
-    sql.insert_charger(charger_id, status, now)
-    log.info("registered new charger %s as %s", charger_id, status)
-    return status, None
+    return Admitted("Accepted" if policy.admission == "accept" else "Pending", None, new=True)
 
 
-def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime) -> str:
-    """Store a BootNotification; returns the registration status to answer."""
+def register_charger(charger_id: str, registration_status: str, now: dt.datetime) -> None:
+    """Register an admitted new charger whose session opened. Two connections of one new
+    id opening at once register it once (the INSERT does nothing for a known id)."""
+    sql.insert_charger(charger_id, registration_status, now)
+    log.info("registered new charger %s as %s", charger_id, registration_status)
+
+
+def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime,
+                reboot: bool = True) -> str:
+    """Store a BootNotification; returns the registration status to answer.
+
+    ``reboot`` False: a BootNotification that is no reboot (one evedge asked for with
+    TriggerMessage, a Pending charger's next one on the same connection): the identity is
+    stored, the boot time is not, so that it closes no transaction as lost (D20)."""
     info = {
         "vendor": payload.get("charge_point_vendor", ""),
         "model": payload.get("charge_point_model", ""),
@@ -78,8 +94,12 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
                          f"connector reported {status} while the transaction was open", now)
 
 
-def record_connection(charger_id: str, connected: bool, now: dt.datetime) -> None:
-    """A charger's WebSocket opened or closed (the times the fleet list and orphans use)."""
+def record_connection(charger_id: str, connected: bool, now: dt.datetime,
+                      register_as: str | None = None) -> None:
+    """A charger's WebSocket opened or closed (the times the fleet list and orphans use);
+    ``register_as``: the charger is new, register it with that status first."""
+    if register_as is not None:
+        register_charger(charger_id, register_as, now)
     sql.set_connection_state(charger_id, connected, now)
 
 
