@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..storage import sql
-from ..timeutil import parse_charger_time
+from ..timeutil import parse_charger_time, stored_time
+from . import meter_readings
 from .authorization import id_tag_info
 from .meter_readings import int64_or_none, sample_rows, whole_wh
 from .policy import Policy
@@ -72,10 +73,10 @@ def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime,
         "meter_type": payload.get("meter_type", ""),
         "meter_serial_number": payload.get("meter_serial_number", ""),
     }
-    status = sql.record_boot(charger_id, info, now)
+    status = sql.record_boot(charger_id, info, now, reboot)
     if status is None:  # deleted while connected: register it again rather than fail
         sql.insert_charger(charger_id, "Accepted", now)
-        status = sql.record_boot(charger_id, info, now) or "Accepted"
+        status = sql.record_boot(charger_id, info, now, reboot) or "Accepted"
     return status
 
 
@@ -128,10 +129,26 @@ def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.dateti
     Faulted or Unavailable never reports the Available that would close it. One
     still metering, or whose connector reported Charging/SuspendedEV/SuspendedEVSE
     since the boot (firmwares that restart only their OCPP stack), is left alone.
+
+    The grace (``now - booted_before``, setting ``reboot_grace``) is at least two of the
+    charger's metering intervals: a charger metering every 15 minutes that resumed its
+    session sends its first reading up to 15 minutes after the boot (D20).
     """
+    grace = (now - booted_before).total_seconds()
     found = sql.transactions_lost_in_reboot(booted_before)
-    return _close_all([(charger, tx, start, f"charger rebooted at {booted} without stopping it")
-                       for tx, start, charger, booted in found], now)
+    lost = [(charger, tx, start, f"charger rebooted at {booted} without stopping it")
+            for tx, start, charger, booted in found
+            if _silent_since(stored_time(booted), now, grace, charger, tx)]
+    return _close_all(lost, now)
+
+
+def _silent_since(booted: dt.datetime | None, now: dt.datetime, grace: float,
+                  charger_id: str, transaction_id: int) -> bool:
+    if booted is None:
+        return True
+    interval = meter_readings.metering_interval(sql.charger_configuration(charger_id),
+                                                sql.last_reading_gap(transaction_id))
+    return (now - booted).total_seconds() >= meter_readings.reboot_silence(grace, interval)
 
 
 def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> Closed:
