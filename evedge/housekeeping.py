@@ -1,6 +1,6 @@
-"""Periodic upkeep: last-seen times, orphaned transactions, TxProfiles of remote starts that
-started nothing, expired reservations, tokens and upload grants, and the meter-sample
-retention.
+"""Periodic upkeep: last-seen times, repair counts, orphaned transactions, TxProfiles of
+remote starts that started nothing, expired reservations, tokens and upload grants, and the
+meter-sample retention.
 
 :meth:`Housekeeping.run` does one synchronous round (tests call it directly with
 the time they want); :meth:`Housekeeping.every` runs it on the event loop.
@@ -15,7 +15,7 @@ import time
 
 from .chargers.registry import ConnectedChargers
 from .config import Config
-from .domain import charging, command_effects, upload_grants
+from .domain import charging, command_effects, repairs as repair_ledger, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .storage import sql
@@ -29,8 +29,9 @@ PERIOD = 30.0  # seconds between rounds
 
 class Housekeeping:
     def __init__(self, config: Config, committer: GroupCommit, chargers: ConnectedChargers,
-                 events: Broadcaster):
+                 events: Broadcaster, repairs: repair_ledger.RepairLedger | None = None):
         self._config = config
+        self._repairs = repairs
         self._committer = committer
         self._chargers = chargers
         self._events = events
@@ -40,6 +41,7 @@ class Housekeeping:
         now = now or utcnow()
         config, committer = self._config, self._committer
         self.flush_last_seen()
+        self.flush_repairs()
         offline_before = now - dt.timedelta(seconds=config.orphan_timeout)
         booted_before = now - dt.timedelta(seconds=config.reboot_grace)
         closed = committer.run(
@@ -63,6 +65,11 @@ class Housekeeping:
         seen = self._chargers.last_seen_all()
         if seen:
             self._committer.run(lambda: sql.touch_last_seen(seen))
+
+    def flush_repairs(self) -> None:
+        """Store the repair counts gathered since the last round (docs/decisions.md D18)."""
+        if self._repairs is not None:
+            repair_ledger.flush(self._repairs, self._committer)
 
     async def every(self, period: float = PERIOD) -> None:
         while True:

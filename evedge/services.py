@@ -22,6 +22,7 @@ from .domain.accounts import Accounts
 from .domain.hosts import AllowedHosts, own_host_names
 from .domain.policy import Policy
 from .domain.read_models import ChargerReads
+from .domain.repairs import RepairLedger
 from .events import Broadcaster
 from .health import HealthCheck
 from .housekeeping import Housekeeping
@@ -47,6 +48,7 @@ class Services:
     simulators: SimulatorFleet
     reads: ReadPool
     hosts: AllowedHosts
+    repairs: RepairLedger = field(default_factory=RepairLedger)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -62,6 +64,7 @@ class Services:
         self.reads.close()
         self.accounts.close()
         self.housekeeping.flush_last_seen()
+        self.housekeeping.flush_repairs()
         self.committer.flush()
         close_database()
 
@@ -73,6 +76,7 @@ async def build_services(config: Config) -> Services:
     committer = GroupCommit(db_handle, window=config.commit_window)
     events = Broadcaster()
     accounts = Accounts(config, secret)
+    repairs = RepairLedger()
     context = SessionContext(
         committer=committer, events=events,
         policy=Policy(unknown_id_tags=config.unknown_id_tags,
@@ -81,7 +85,8 @@ async def build_services(config: Config) -> Services:
         boot_retry_interval=config.boot_retry_interval,
         command_timeout=config.command_timeout,
         max_connector_id=config.max_connector_id,
-        strict_validation=config.strict_validation)
+        strict_validation=config.strict_validation,
+        repairs=repairs)
     chargers = ConnectedChargers(context, ChargerPasswords(accounts.check_password),
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
@@ -89,9 +94,10 @@ async def build_services(config: Config) -> Services:
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
         commands=Commands(chargers, config.command_timeout),
-        charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
+        charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen,
+                                   repairs),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
-        housekeeping=Housekeeping(config, committer, chargers, events),
+        housekeeping=Housekeeping(config, committer, chargers, events, repairs),
         firmware=files.FileStore(config.data_dir / "firmware", config.firmware_max_bytes,
                                  "firmware file", min_free_bytes=config.min_free_bytes),
         diagnostics=files.DiagnosticsStore(
@@ -102,6 +108,7 @@ async def build_services(config: Config) -> Services:
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
+        repairs=repairs,
     )
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())

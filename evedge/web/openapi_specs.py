@@ -126,7 +126,17 @@ CHARGER_DETAIL = extend(
                        "same id, or the same connector, stack_level and purpose, replaces "
                        "one (OCPP 1.6 §5.16.3); a TxProfile ends with its transaction; a "
                        "clear-charging-profile the charger accepted removes what it "
-                       "matches; one past its valid_to is left out"})
+                       "matches; one past its valid_to is left out"},
+    repairs={**array(obj(
+        action=STR, field={**STR, "description": "the field's path without array indexes, "
+                           "e.g. meterValue[].sampledValue[].unit"},
+        kind={**STR, "description": "the kind of repair (evedge/chargers/tolerance.py), e.g. "
+              "enum_raw, unknown_property, number_from_string"},
+        repair={**STR, "description": "what evedge did, in words"},
+        count=INT, first_seen_at=TIME, last_seen_at=TIME,
+        example={**STR, "description": "what the charger sent the first time, cut short"})),
+        "description": "the firmware deviations evedge repaired for this charger, most "
+                       "recently seen first (docs/decisions.md D18)"})
 
 TAG_FIELDS = dict(
     status=TAG_STATUS, expiry_date=nullable(TIME), parent_id_tag=nullable(STR),
