@@ -1,5 +1,6 @@
-"""A StopTransaction without a reason is stored and shown as Local (OCPP 1.6 §6.49: the
-default when absent; docs/decisions.md D22), over a real socket and the REST API."""
+"""A StopTransaction without a reason is stored and shown as Local (OCPP 1.6 §6.49: it may
+be omitted only when it is Local; docs/decisions.md D22), over a real socket and the REST
+API."""
 
 from __future__ import annotations
 

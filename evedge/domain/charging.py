@@ -244,7 +244,7 @@ def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: in
     (OCPP 1.6 §4.10). None for ``transaction_id``, ``meter_stop`` or ``timestamp`` means
     the charger sent a value that could not be used: the stop is then recorded as an
     anomaly, closed without a reading, or timed at the receive time. No ``reason`` is
-    Local (§6.49: the default when absent)."""
+    Local (§6.49: it may be omitted only when it is Local)."""
     stop_time = parse_charger_time(timestamp) or now
     reason = reason or "Local"
     row = None if transaction_id is None else sql.transaction_for_stop(transaction_id)

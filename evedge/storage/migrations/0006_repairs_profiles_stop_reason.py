@@ -8,8 +8,8 @@
   Accepted one replaced (same id, or same connector, stackLevel and purpose, OCPP 1.6
   §5.16.3) is marked Replaced, and a TxProfile whose transaction is not open (or not
   known) is marked Ended.
-* transaction.stop_reason: a StopTransaction without ``reason`` means Local (§6.49:
-  "Local" is the default when absent); the stops stored before as NULL say so now.
+* transaction.stop_reason: a StopTransaction without ``reason`` means Local (§6.49: the
+  reason may be omitted only when it is Local); the stops stored before as NULL say so now.
 """
 import json
 
