@@ -15,7 +15,7 @@ import time
 
 from .chargers.registry import ConnectedChargers
 from .config import Config
-from .domain import charging, command_effects, repairs as repair_ledger, upload_grants
+from .domain import charging, charging_profiles, repairs as repair_ledger, upload_grants
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .storage import sql
@@ -52,7 +52,7 @@ class Housekeeping:
                                                 charger_id=charger_id,
                                                 transaction_id=transaction_id, inferred=True)
         committer.run(lambda: sql.expire_reservations(now))
-        committer.run(lambda: command_effects.drop_unstarted_tx_profiles(now))
+        committer.run(lambda: charging_profiles.drop_unstarted_tx_profiles(now))
         if config.meter_retention_days > 0:
             cutoff = now - dt.timedelta(days=config.meter_retention_days)
             committer.run(lambda: sql.delete_samples_before(cutoff))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from ocpp.v16 import call
 
-from evedge.domain import command_effects
+from evedge.domain import charging_profiles, command_effects
 from evedge.storage import database as evedge_db
 from evedge.storage.models import Charger, ChargingProfileRecord, IdTag
 
@@ -236,5 +236,5 @@ def test_what_is_kept_is_what_the_charger_holds(opened, operations):
             command_effects.record("ClearChargingProfile", "CP-M", body, {"status": "Accepted"})
             model_clear(model, first, connector, stack, purpose)
         kept = {p.profile_id: (p.connector_id, p.stack_level, p.purpose)
-                for p in command_effects.profiles_in_force("CP-M", dt.datetime(2026, 1, 1))}
+                for p in charging_profiles.profiles_in_force("CP-M", dt.datetime(2026, 1, 1))}
         assert kept == model

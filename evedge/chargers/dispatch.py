@@ -292,10 +292,10 @@ class Dispatcher(ChargePoint):
         if details:
             log.info("%s: accepted firmware quirk(s) %s", self.id, "; ".join(details))
 
-        def write() -> None:
-            for detail in details:
-                charging.record_anomaly(self.id, "firmware_quirk", detail, now)
-        self._committer.run(write)
+            def write() -> None:
+                for detail in details:
+                    charging.record_anomaly(self.id, "firmware_quirk", detail, now)
+            self._committer.run(write)
         if fresh:
             repair_ledger.flush(ledger, self._committer, self.id)
 

@@ -15,7 +15,8 @@ from .. import errors
 from ..storage.models import REGISTRATION_STATUSES, Charger, Reservation
 from ..timeutil import to_rfc3339, utcnow
 from .charger_ids import check_charger_id, unknown_charger
-from .command_effects import profiles_in_force, stored_configuration
+from .charging_profiles import profiles_in_force
+from .command_effects import stored_configuration
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 64
 _TEXT_LIMITS = {"label": 100, "location": 200}
