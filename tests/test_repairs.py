@@ -170,6 +170,7 @@ async def _count_and_flush(opened, sent, bound, data) -> None:
         assert row["first_seen_at"] <= row["last_seen_at"]
 
 
+@pytest.mark.sqlite_only
 async def test_a_failed_commit_puts_the_counts_back(opened):
     Charger.create(id="CP-1")
     ledger = repairs.RepairLedger()
