@@ -1,5 +1,6 @@
-"""Periodic upkeep: last-seen times, orphaned transactions, expired reservations, tokens
-and upload grants, and the meter-sample retention.
+"""Periodic upkeep: last-seen times, repair counts, orphaned transactions, TxProfiles of
+remote starts that started nothing, expired reservations, tokens and upload grants, and the
+meter-sample retention.
 
 :meth:`Housekeeping.run` does one synchronous round (tests call it directly with
 the time they want); :meth:`Housekeeping.every` runs it on the event loop. The
@@ -16,7 +17,8 @@ import time
 
 from .chargers.registry import ConnectedChargers
 from .config import Config
-from .domain import charger_admin, charging, upload_grants
+from .domain import charger_admin, charging, charging_profiles, upload_grants
+from .domain import repairs as repair_ledger
 from .domain.accounts import Accounts
 from .events import Broadcaster
 from .retention import MeterRetention
@@ -31,8 +33,9 @@ PERIOD = 30.0  # seconds between rounds
 
 class Housekeeping:
     def __init__(self, config: Config, committer: GroupCommit, chargers: ConnectedChargers,
-                 events: Broadcaster):
+                 events: Broadcaster, repairs: repair_ledger.RepairLedger | None = None):
         self._config = config
+        self._repairs = repairs
         self._committer = committer
         self._chargers = chargers
         self._events = events
@@ -43,6 +46,7 @@ class Housekeeping:
         now = now or utcnow()
         config, committer = self._config, self._committer
         self.flush_last_seen()
+        self.flush_repairs()
         offline_before = now - dt.timedelta(seconds=config.orphan_timeout)
         booted_before = now - dt.timedelta(seconds=config.reboot_grace)
         closed = committer.run(
@@ -53,6 +57,7 @@ class Housekeeping:
                                                 charger_id=charger_id,
                                                 transaction_id=transaction_id, inferred=True)
         committer.run(lambda: sql.expire_reservations(now))
+        committer.run(lambda: charging_profiles.drop_unstarted_tx_profiles(now))
         self.retention.start(now)
         if config.forget_pending_after_days > 0:
             self._forget_pending(now - dt.timedelta(days=config.forget_pending_after_days))
@@ -64,6 +69,9 @@ class Housekeeping:
         connected = {session.id for session in self._chargers}
         forgotten = self._committer.run(
             lambda: charger_admin.forget_unapproved(seen_before, connected))
+        for charger_id in forgotten:
+            if self._repairs is not None:
+                self._repairs.forget(charger_id)
         if forgotten:
             log.info("forgot %d Pending charger(s) never approved nor seen since %s: %s",
                      len(forgotten), seen_before.date(), ", ".join(forgotten[:20]))
@@ -76,6 +84,11 @@ class Housekeeping:
         seen = self._chargers.last_seen_all()
         if seen:
             self._committer.run(lambda: sql.touch_last_seen(seen))
+
+    def flush_repairs(self) -> None:
+        """Store the repair counts gathered since the last round (docs/decisions.md D22)."""
+        if self._repairs is not None:
+            repair_ledger.flush(self._repairs, self._committer)
 
     async def every(self, period: float = PERIOD) -> None:
         while True:

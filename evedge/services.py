@@ -23,6 +23,7 @@ from .domain.accounts import Accounts
 from .domain.hosts import AllowedHosts, own_host_names
 from .domain.policy import Policy
 from .domain.read_models import ChargerReads
+from .domain.repairs import RepairLedger
 from .events import Broadcaster
 from .ftp.bridge import LoopBridge
 from .ftp.server import FtpServer
@@ -55,6 +56,7 @@ class Services:
     hosts: AllowedHosts
     metrics: Metrics
     ftp: FtpServer | None = None  # with ftp_port set
+    repairs: RepairLedger = field(default_factory=RepairLedger)
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -73,6 +75,7 @@ class Services:
         self.accounts.close()
         await self.housekeeping.close()
         self.housekeeping.flush_last_seen()
+        self.housekeeping.flush_repairs()
         self.committer.flush()
         close_database()
 
@@ -85,6 +88,7 @@ async def build_services(config: Config) -> Services:
     committer = GroupCommit(db_handle, window=config.commit_window, observe=metrics.commit)
     events = Broadcaster()
     accounts = Accounts(config, secret)
+    repairs = RepairLedger()
     context = SessionContext(
         committer=committer, events=events,
         policy=Policy(unknown_id_tags=config.unknown_id_tags,
@@ -93,7 +97,7 @@ async def build_services(config: Config) -> Services:
         boot_retry_interval=config.boot_retry_interval,
         command_timeout=config.command_timeout,
         max_connector_id=config.max_connector_id,
-        strict_validation=config.strict_validation, metrics=metrics)
+        strict_validation=config.strict_validation, metrics=metrics, repairs=repairs)
     chargers = ConnectedChargers(context, ChargerPasswords(accounts.check_password),
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
@@ -105,9 +109,10 @@ async def build_services(config: Config) -> Services:
         chargers=chargers,
         commands=Commands(chargers, config.command_timeout, accounts.hash_password,
                           metrics),
-        charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
+        charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen,
+                                   repairs),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
-        housekeeping=Housekeeping(config, committer, chargers, events),
+        housekeeping=Housekeeping(config, committer, chargers, events, repairs),
         firmware=files.FileStore(config.data_dir / "firmware", config.firmware_max_bytes,
                                  "firmware file", min_free_bytes=config.min_free_bytes,
                                  volume_lock=volume_lock),
@@ -120,6 +125,7 @@ async def build_services(config: Config) -> Services:
         reads=reads,
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
         metrics=metrics,
+        repairs=repairs,
     )
     watch_state(services)
     with db_handle.atomic():

@@ -207,7 +207,10 @@ async def test_charging_profiles_are_set_kept_scheduled_and_cleared(command, cha
         assert cleared.body == {"status": "Accepted"}
         again = await command("SIM-9", "clear-charging-profile", {"id": 11})
         assert again.body == {"status": "Unknown"}
-    assert ChargingProfileRecord.get(ChargingProfileRecord.profile_id == 11).status == "Cleared"
+        detail = (await api.get("/api/chargers/SIM-9/", token=admin)).body
+        assert detail["charging_profiles"] == []
+    # Only profiles in force are kept (docs/decisions.md D23): the command log has the rest.
+    assert not ChargingProfileRecord.select().where(ChargingProfileRecord.profile_id == 11).exists()
 
 
 async def test_firmware_update_from_the_box_itself(command, charger, api, admin, server):

@@ -195,7 +195,7 @@ async def stored_stop(fuzz: Fuzzer, case: Deviated, answer: dict) -> None:
     energy = meter_stop if meter_stop is not None and meter_stop >= 0 else None
     assert (tx["active"], tx["meter_stop"], tx["energy_wh"], tx["stop_reason"],
             tx["stop_id_tag"], tx["stop_time"]) == (
-        False, meter_stop, energy, sent.get("reason"), sent.get("idTag"),
+        False, meter_stop, energy, sent.get("reason") or "Local", sent.get("idTag"),
         _time_or(sent["timestamp"], tx["stop_received_at"])), case.deviations
     samples = tx["meter_samples"]
     assert stored_samples(samples) == expected_samples(sent.get("transactionData", []),

@@ -50,7 +50,7 @@ from ocpp.messages import CallError, CallResult
 from ocpp.v16 import ChargePoint
 from ocpp.v16.enums import Action
 
-from ..domain import charging
+from ..domain import charging, repairs as repair_ledger
 from ..domain.policy import Policy
 from ..events import Broadcaster
 from ..metrics import ANSWERED, Metrics
@@ -86,6 +86,7 @@ class SessionContext:
     # per connection, so that a charger reconnecting after every failure gets no new budget
     failures_logged: dict[str, float] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)  # what /metrics counts
+    repairs: repair_ledger.RepairLedger | None = None  # counts every repair per charger
 
 
 @dataclass(frozen=True)
@@ -292,21 +293,28 @@ class Dispatcher(ChargePoint):
         self._send_frame(frame)
 
     def _record_repairs(self, action: str, repairs: list[tolerance.Repair]) -> None:
-        """One anomaly per new (kind, action, field) per connection; every repair counted."""
+        """Count every repair per charger (docs/decisions.md D22: stored with this message
+        only when a kind is new for the charger, the rest in batches) and log one anomaly
+        per new (kind, action, field) per connection."""
         self.context.metrics.repairs(action, (repair.kind for repair in repairs))
         if self._repairs_seen is None:
             self._repairs_seen = set()
         new = tolerance.new_repairs(self._repairs_seen, action, repairs)
-        if not new:
+        now = utcnow()
+        ledger = self.context.repairs
+        fresh = ledger is not None and ledger.count(self.id, action, repairs, now)
+        if not new and not fresh:
             return
         details = [tolerance.describe(action, repair) for repair in new]
-        log.info("charger=%s accepted firmware quirk(s) %s", self.id, "; ".join(details))
-        now = utcnow()
+        if details:
+            log.info("charger=%s accepted firmware quirk(s) %s", self.id, "; ".join(details))
 
-        def write() -> None:
-            for detail in details:
-                charging.record_anomaly(self.id, "firmware_quirk", detail, now)
-        self._committer.run(write)
+            def write() -> None:
+                for detail in details:
+                    charging.record_anomaly(self.id, "firmware_quirk", detail, now)
+            self._committer.run(write)
+        if fresh:
+            repair_ledger.flush(ledger, self._committer, self.id)
 
     # --- connection lifecycle --------------------------------------------------------------
 

@@ -41,6 +41,7 @@ class Admission:
 
     registration_status: str
     authenticated: bool = False
+    new: bool = False   # unknown until now: registered by connect(), not before (D25)
 
 
 @dataclass
@@ -83,12 +84,11 @@ class ConnectedChargers:
         is connected, alive, and the newcomer did not prove the password),
         TooManyRequests (failures from this charger id or address) or Busy.
         """
-        admitted = self.context.committer.run(
-            lambda: charging.admit_charger(charger_id, self.context.policy, utcnow()))
+        admitted = charging.admit_charger(charger_id, self.context.policy)   # writes nothing
         if admitted is None:
             log.info("charger=%s refused: unknown id (admission policy 'reject')", charger_id)
             raise errors.NotFound("unknown charge point id")
-        status, password_hash = admitted
+        status, password_hash = admitted.registration_status, admitted.password_hash
         authenticated = False
         if password_hash is not None:
             if not await self.passwords.verify(charger_id, password, password_hash, remote_ip):
@@ -102,7 +102,7 @@ class ConnectedChargers:
                         "answered a ping (set a charger password to allow takeovers)",
                         charger_id, remote_ip)
             raise errors.Conflict(f"charge point {charger_id} is connected")
-        return Admission(status, authenticated)
+        return Admission(status, authenticated, admitted.new)
 
     async def _live_elsewhere(self, charger_id: str) -> bool:
         """Whether a connection for this id is open and answers a ping in time."""
@@ -116,7 +116,10 @@ class ConnectedChargers:
                                      admission.registration_status)
         self._attach(_Live(session, close, probe))
         committer, events = self.context.committer, self.context.events
-        self._record_connection(charger_id, True)
+        noted = self._record_connection(
+            charger_id, True, admission.registration_status if admission.new else None)
+        if admission.new and not noted:  # unregistered, it could not be answered as Pending
+            close(1013, "try again later")  # RFC 6455 §7.4.1: Try Again Later
         events.publish_when_committed(committer, "charger.connected", charger_id=charger_id)
         log.info("charger=%s connected from %s", charger_id, remote_ip)
         return session
@@ -131,16 +134,20 @@ class ConnectedChargers:
                                           charger_id=session.id)
         log.info("charger=%s disconnected (code %s)", session.id, code)
 
-    def _record_connection(self, charger_id: str, connected: bool) -> None:
-        """Note the (dis)connection in the charger's row. What is connected is known from
-        the sessions in memory; the row is for history, so a database that cannot take the
-        write right now (a lock held elsewhere) costs that note, not the connection."""
+    def _record_connection(self, charger_id: str, connected: bool,
+                           register_as: str | None = None) -> bool:
+        """Note the (dis)connection in the charger's row (registering a new charger first).
+        What is connected is known from the sessions in memory; the row is for history, so
+        a database that cannot take the write right now (a lock held elsewhere) costs that
+        note, not the connection of a known charger. Returns whether it was noted."""
         try:
-            self.context.committer.run(
-                lambda: charging.record_connection(charger_id, connected, utcnow()))
+            self.context.committer.run(lambda: charging.record_connection(
+                charger_id, connected, utcnow(), register_as))
         except (CommitFailed, StorageError) as exc:
-            log.warning("charger %s: could not note its %s (%s)", charger_id,
+            log.warning("charger=%s could not note its %s (%s)", charger_id,
                         "connection" if connected else "disconnection", exc)
+            return False
+        return True
 
     def _attach(self, live: _Live) -> bool:
         """Make ``live`` the live one; returns True when it replaced an older one."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ocpp.routing import on
-from ocpp.v16 import call_result
-from ocpp.v16.enums import Action
+from ocpp.exceptions import OCPPError
+from ocpp.routing import after, on
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action, MessageTrigger
 
 from ..domain import charging, meter_readings
 from ..domain.authorization import id_tag_info
@@ -30,11 +31,43 @@ class ChargePointSession(Dispatcher):
         # meterStart of the transactions known to belong to this charger: saves a query
         # per MeterValues and gives the live session energy.
         self._meter_starts: dict[int, int] = {}
+        self._boots = 0                  # BootNotifications on this connection
+        self._boot_requested = False     # a TriggerMessage BootNotification is out
+
+    async def request(self, payload: Any, timeout: float) -> Any:
+        """Dispatcher.request, remembering a TriggerMessage BootNotification: the Boot that
+        answers it is no reboot (docs/decisions.md D24). Set before sending, because the
+        charger may send the Boot in the same read as its TriggerMessage.conf."""
+        if not _asks_for_boot(payload):
+            return await super().request(payload, timeout)
+        self._boot_requested = True
+        try:
+            result = await super().request(payload, timeout)
+        except OCPPError:
+            self._boot_requested = False
+            raise
+        # A timeout keeps the mark: the Boot may still come on this connection.
+        if result.status != "Accepted":
+            self._boot_requested = False
+        return result
+
+    def _boot_is_reboot(self) -> bool:
+        """Only the first BootNotification of a connection, unasked for, is a reboot: a
+        rebooted charger opens a new connection; later Boots on the same one are answers
+        to TriggerMessage or a Pending charger's retries (§4.2.1)."""
+        return self._boots == 0 and not self._boot_requested
+
+    @after(Action.boot_notification)
+    def after_boot_notification(self, **payload: Any) -> None:
+        # Counted once answered (after the commit): a Boot that got InternalError and is
+        # sent again is still the connection's first.
+        self._boots += 1
+        self._boot_requested = False
 
     @on(Action.boot_notification)
     def on_boot_notification(self, **payload: Any) -> call_result.BootNotification:
         now = utcnow()
-        status = charging.record_boot(self.id, payload, now)
+        status = charging.record_boot(self.id, payload, now, reboot=self._boot_is_reboot())
         self.registration_status = status
         context = self.context
         interval = (context.heartbeat_interval if status == "Accepted"
@@ -139,3 +172,8 @@ class ChargePointSession(Dispatcher):
         charging.record_firmware_status(self.id, status, utcnow())
         self.publish("charger.firmware", charger_id=self.id, status=status)
         return call_result.FirmwareStatusNotification()
+
+
+def _asks_for_boot(payload: Any) -> bool:
+    return (isinstance(payload, call.TriggerMessage)
+            and payload.requested_message == MessageTrigger.boot_notification)

@@ -13,11 +13,13 @@ from typing import Any, Collection
 import peewee
 
 from .. import errors
-from ..storage.models import (REGISTRATION_STATUSES, Charger, ChargingProfileRecord, Connector,
-                              LocalListEntry, Reservation, Transaction, database)
+from ..storage.models import (REGISTRATION_STATUSES, Charger, ChargerRepair,
+                              ChargingProfileRecord, Connector, LocalListEntry, Reservation,
+                              Transaction, database)
 from ..timeutil import to_rfc3339, utcnow
 from . import charging
 from .charger_ids import check_charger_id, registered, unknown_charger
+from .charging_profiles import profiles_in_force
 from .command_effects import stored_configuration
 
 MIN_PASSWORD, MAX_PASSWORD = 8, 64
@@ -125,7 +127,8 @@ def retire_charger(charger_id: str) -> charging.Closed:
     now = utcnow()
     with database.atomic():
         closed = charging.close_orphans(charger_id, None, "charger retired", now)
-        for model in (Connector, Reservation, ChargingProfileRecord, LocalListEntry):
+        for model in (Connector, Reservation, ChargingProfileRecord, LocalListEntry,
+                      ChargerRepair):
             model.delete().where(model.charger == charger_id).execute()
         Charger.update(retired_at=now, password_hash=None).where(
             Charger.id == charger_id).execute()
@@ -176,7 +179,8 @@ def forget_unapproved(seen_before: dt.datetime, connected: Collection[str]) -> l
 
 
 def charger_extras(charger_id: str) -> dict[str, Any]:
-    """What commands taught us about a charger: configuration, reservations, profiles."""
+    """What commands taught us about a charger: configuration, reservations, the charging
+    profiles in force (docs/decisions.md D23)."""
     charger = Charger.get_by_id(charger_id)
     now = utcnow()
     reservations = (Reservation.select()
@@ -184,10 +188,7 @@ def charger_extras(charger_id: str) -> dict[str, Any]:
                            Reservation.status.in_(("Requested", "Accepted")),
                            Reservation.expiry_date > now)
                     .order_by(Reservation.id))
-    profiles = (ChargingProfileRecord.select()
-                .where(ChargingProfileRecord.charger == charger_id,
-                       ChargingProfileRecord.status == "Accepted")
-                .order_by(ChargingProfileRecord.id))
+    profiles = profiles_in_force(charger_id, now)
     return {
         "configuration": stored_configuration(charger),
         "local_list_version": charger.local_list_version,
@@ -198,6 +199,7 @@ def charger_extras(charger_id: str) -> dict[str, Any]:
         "charging_profiles": [{
             "charging_profile_id": p.profile_id, "connector_id": p.connector_id,
             "stack_level": p.stack_level, "purpose": p.purpose,
+            "transaction_id": p.transaction_id,
             "profile": json.loads(p.profile), "sent_at": to_rfc3339(p.sent_at),
         } for p in profiles],
     }

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..storage import sql
-from ..timeutil import parse_charger_time
+from ..timeutil import parse_charger_time, stored_time
+from . import meter_readings
 from .authorization import id_tag_info
 from .meter_readings import int64_or_none, sample_rows, whole_wh
 from .policy import Policy
@@ -25,26 +26,42 @@ log = logging.getLogger(__name__)
 
 # --- chargers ------------------------------------------------------------------------------
 
-def admit_charger(charger_id: str, policy: Policy,
-                  now: dt.datetime) -> tuple[str, str | None] | None:
-    """Decide whether a connecting charger may open a session.
+@dataclass(frozen=True)
+class Admitted:
+    """A charger that may open a session. ``new``: unknown until now; it is registered (as
+    ``registration_status``) only once its WebSocket opens (docs/decisions.md D25)."""
 
-    Returns (registration_status, password_hash), registering an unknown charger
-    as the admission policy says, or None when it must be refused.
-    """
+    registration_status: str
+    password_hash: str | None
+    new: bool = False
+
+
+def admit_charger(charger_id: str, policy: Policy) -> Admitted | None:
+    """Decide whether a connecting charger may open a session, or None when it must be
+    refused. Writes nothing: a connection refused later (subprotocol, a failed upgrade)
+    must leave no charger behind."""
     known = sql.charger_admission(charger_id)
     if known is not None:
-        return known
+        return Admitted(*known)
     if policy.admission == "reject":
         return None
-    status = "Accepted" if policy.admission == "accept" else "Pending"
-    sql.insert_charger(charger_id, status, now)
-    log.info("charger=%s registered as %s", charger_id, status)
-    return status, None
+    return Admitted("Accepted" if policy.admission == "accept" else "Pending", None, new=True)
 
 
-def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime) -> str:
-    """Store a BootNotification; returns the registration status to answer."""
+def register_charger(charger_id: str, registration_status: str, now: dt.datetime) -> None:
+    """Register an admitted new charger whose session opened. Two connections of one new
+    id opening at once register it once (the INSERT does nothing for a known id)."""
+    sql.insert_charger(charger_id, registration_status, now)
+    log.info("charger=%s registered as %s", charger_id, registration_status)
+
+
+def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime,
+                reboot: bool = True) -> str:
+    """Store a BootNotification; returns the registration status to answer.
+
+    ``reboot`` False: a BootNotification that is no reboot (one evedge asked for with
+    TriggerMessage, a Pending charger's next one on the same connection): the identity is
+    stored, the boot time is not, so that it closes no transaction as lost (D24)."""
     info = {
         "vendor": payload.get("charge_point_vendor", ""),
         "model": payload.get("charge_point_model", ""),
@@ -56,10 +73,10 @@ def record_boot(charger_id: str, payload: dict[str, Any], now: dt.datetime) -> s
         "meter_type": payload.get("meter_type", ""),
         "meter_serial_number": payload.get("meter_serial_number", ""),
     }
-    status = sql.record_boot(charger_id, info, now)
+    status = sql.record_boot(charger_id, info, now, reboot)
     if status is None:  # deleted while connected: register it again rather than fail
         sql.insert_charger(charger_id, "Accepted", now)
-        status = sql.record_boot(charger_id, info, now) or "Accepted"
+        status = sql.record_boot(charger_id, info, now, reboot) or "Accepted"
     return status
 
 
@@ -78,8 +95,12 @@ def record_status(charger_id: str, connector_id: int, status: str, error_code: s
                          f"connector reported {status} while the transaction was open", now)
 
 
-def record_connection(charger_id: str, connected: bool, now: dt.datetime) -> None:
-    """A charger's WebSocket opened or closed (the times the fleet list and orphans use)."""
+def record_connection(charger_id: str, connected: bool, now: dt.datetime,
+                      register_as: str | None = None) -> None:
+    """A charger's WebSocket opened or closed (the times the fleet list and orphans use);
+    ``register_as``: the charger is new, register it with that status first."""
+    if register_as is not None:
+        register_charger(charger_id, register_as, now)
     sql.set_connection_state(charger_id, connected, now)
 
 
@@ -108,10 +129,26 @@ def close_transactions_lost_in_reboot(booted_before: dt.datetime, now: dt.dateti
     Faulted or Unavailable never reports the Available that would close it. One
     still metering, or whose connector reported Charging/SuspendedEV/SuspendedEVSE
     since the boot (firmwares that restart only their OCPP stack), is left alone.
+
+    The grace (``now - booted_before``, setting ``reboot_grace``) is at least two of the
+    charger's metering intervals: a charger metering every 15 minutes that resumed its
+    session sends its first reading up to 15 minutes after the boot (D24).
     """
+    grace = (now - booted_before).total_seconds()
     found = sql.transactions_lost_in_reboot(booted_before)
-    return _close_all([(charger, tx, start, f"charger rebooted at {booted} without stopping it")
-                       for tx, start, charger, booted in found], now)
+    lost = [(charger, tx, start, f"charger rebooted at {booted} without stopping it")
+            for tx, start, charger, booted in found
+            if _silent_since(stored_time(booted), now, grace, charger, tx)]
+    return _close_all(lost, now)
+
+
+def _silent_since(booted: dt.datetime | None, now: dt.datetime, grace: float,
+                  charger_id: str, transaction_id: int) -> bool:
+    if booted is None:
+        return True
+    interval = meter_readings.metering_interval(sql.charger_configuration(charger_id),
+                                                sql.last_reading_gap(transaction_id))
+    return (now - booted).total_seconds() >= meter_readings.reboot_silence(grace, interval)
 
 
 def close_stale_transactions(offline_before: dt.datetime, now: dt.datetime) -> Closed:
@@ -136,6 +173,7 @@ def _close_inferred(charger_id: str, transaction_id: int, meter_start: int, reas
     energy = int64_or_none(meter_stop - meter_start) if valid else None
     sql.close_transaction(transaction_id, meter_stop, now, "Other", None, energy,
                           inferred=True, note=reason[:200], now=now)
+    sql.end_tx_profiles(charger_id, transaction_id)
     sql.record_anomaly(charger_id, "transaction_inferred_stop",
                        f"transaction {transaction_id}: {reason}", now)
     log.info("charger=%s transaction %s closed as inferred: %s", charger_id, transaction_id,
@@ -183,6 +221,7 @@ def start_transaction(charger_id: str, connector_id: int, id_tag: str, meter_sta
     info = id_tag_info(id_tag, policy, now)
     transaction_id = sql.insert_transaction(charger_id, connector_id, id_tag, info["status"],
                                             reservation_id, meter_start, start_time, now)
+    sql.attach_tx_profile(charger_id, connector_id, transaction_id)   # a remote start's (D23)
     if reservation_id is not None and not sql.use_reservation(reservation_id, charger_id,
                                                               transaction_id, now):
         sql.record_anomaly(charger_id, "unknown_reservation",
@@ -205,8 +244,10 @@ def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: in
     """Close a transaction. Always succeeds: a StopTransaction must always be answered
     (OCPP 1.6 §4.10). None for ``transaction_id``, ``meter_stop`` or ``timestamp`` means
     the charger sent a value that could not be used: the stop is then recorded as an
-    anomaly, closed without a reading, or timed at the receive time."""
+    anomaly, closed without a reading, or timed at the receive time. No ``reason`` is
+    Local (§6.49: it may be omitted only when it is Local)."""
     stop_time = parse_charger_time(timestamp) or now
+    reason = reason or "Local"
     row = None if transaction_id is None else sql.transaction_for_stop(transaction_id)
     known = row is not None and row[0] == charger_id
     energy = None
@@ -225,6 +266,7 @@ def stop_transaction(charger_id: str, transaction_id: int | None, meter_stop: in
         note = "" if meter_stop is not None else "meterStop unknown: the charger's was unusable"
         sql.close_transaction(transaction_id, meter_stop, stop_time, reason, id_tag, energy,
                               inferred=False, note=note, now=now)
+        sql.end_tx_profiles(charger_id, transaction_id)   # §3.13.1, D23
     if transaction_data:
         connector_id = row[1] if known else 0
         _insert_samples(charger_id, connector_id, transaction_id if known else None,

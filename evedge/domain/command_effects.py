@@ -11,9 +11,9 @@ import json
 import logging
 from typing import Any, Callable
 
-from ..storage.models import Charger, ChargingProfileRecord, Reservation, database
+from ..storage.models import Charger, Reservation, database
 from ..timeutil import parse_charger_time, utcnow
-from . import local_lists
+from . import charging_profiles, local_lists
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +26,8 @@ def prepare(action: str, charger_id: str, body: Body) -> Body:
     """Complete a command body before it is sent; returns the body to send."""
     if action == "ReserveNow":
         return _prepare_reservation(charger_id, body)
+    if action == "RemoteStartTransaction":
+        charging_profiles.check_remote_start(body)
     return body
 
 
@@ -131,40 +133,6 @@ def _cancel_reservation(charger_id: str, body: Body, response: Body) -> None:
             Reservation.id == body["reservation_id"]).execute()
 
 
-def _save_profile(charger_id: str, connector_id: int, profile: Body, status: str) -> None:
-    ChargingProfileRecord.create(
-        charger=charger_id, connector_id=connector_id,
-        profile_id=profile["charging_profile_id"], stack_level=profile["stack_level"],
-        purpose=profile["charging_profile_purpose"],
-        profile=json.dumps(profile, sort_keys=True, default=str), status=status)
-
-
-def _set_charging_profile(charger_id: str, body: Body, response: Body) -> None:
-    _save_profile(charger_id, body["connector_id"], body["cs_charging_profiles"],
-                  response["status"])
-
-
-def _remote_start(charger_id: str, body: Body, response: Body) -> None:
-    if body.get("charging_profile") and response["status"] == "Accepted":
-        _save_profile(charger_id, body.get("connector_id") or 0, body["charging_profile"],
-                      "Accepted")
-
-
-def _clear_charging_profile(charger_id: str, body: Body, response: Body) -> None:
-    if response["status"] != "Accepted":
-        return
-    query = ChargingProfileRecord.update(status="Cleared", cleared_at=utcnow()).where(
-        ChargingProfileRecord.charger == charger_id, ChargingProfileRecord.status == "Accepted")
-    criteria = {"id": ChargingProfileRecord.profile_id,
-                "connector_id": ChargingProfileRecord.connector_id,
-                "charging_profile_purpose": ChargingProfileRecord.purpose,
-                "stack_level": ChargingProfileRecord.stack_level}
-    for key, column in criteria.items():
-        if body.get(key) is not None:
-            query = query.where(column == body[key])
-    query.execute()
-
-
 def _send_local_list(charger_id: str, body: Body, response: Body) -> None:
     if response["status"] == "Accepted":
         local_lists.apply_local_list(local_lists.LocalListUpdate(
@@ -190,9 +158,10 @@ _RECORDERS: dict[str, Callable[[str, Body, Body], None]] = {
     "ChangeConfiguration": _change_configuration,
     "ReserveNow": _reserve_now,
     "CancelReservation": _cancel_reservation,
-    "SetChargingProfile": _set_charging_profile,
-    "RemoteStartTransaction": _remote_start,
-    "ClearChargingProfile": _clear_charging_profile,
+    # The profiles in force (docs/decisions.md D23).
+    "SetChargingProfile": charging_profiles.record_set,
+    "RemoteStartTransaction": charging_profiles.record_remote_start,
+    "ClearChargingProfile": charging_profiles.record_clear,
     "SendLocalList": _send_local_list,
     "GetLocalListVersion": _get_local_list_version,
     # Until the charger's own status notifications arrive.

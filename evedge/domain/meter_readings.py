@@ -7,6 +7,7 @@ by the charging rules, the read models and the live dashboard events alike.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from typing import Any
 
@@ -118,3 +119,49 @@ def _finite(value: float) -> float | None:
     """JSON has no Infinity (RFC 8259 §6): such a number would break the dashboard's
     JSON.parse, and it is no reading anyway."""
     return value if math.isfinite(value) else None
+
+
+# --- how often a charger meters (the orphan rules, docs/decisions.md D24) ---------------------
+
+# Configuration keys whose value is seconds between the readings a charger sends in a
+# transaction (OCPP 1.6 §9.1): sampled, and clock-aligned; 0 switches one off.
+INTERVAL_KEYS = ("MeterValueSampleInterval", "ClockAlignedDataInterval")
+MAX_METERING_INTERVAL = 3600.0   # beyond an hour, a gap is an outage, not an interval
+READINGS_AFTER_A_REBOOT = 2      # intervals a resumed session has to show a reading
+
+
+def configured_interval(configuration: str) -> float | None:
+    """The shortest metering interval switched on in a charger's stored configuration (the
+    JSON ``command_effects`` keeps from GetConfiguration/ChangeConfiguration)."""
+    try:
+        known = json.loads(configuration) if configuration else {}
+    except ValueError:
+        return None
+    seconds = []
+    for key in INTERVAL_KEYS:
+        entry = known.get(key) if isinstance(known, dict) else None
+        value = entry.get("value") if isinstance(entry, dict) else None
+        try:
+            number = float(str(value).strip())
+        except ValueError:
+            continue
+        if math.isfinite(number) and number > 0:
+            seconds.append(number)
+    return min(seconds) if seconds else None
+
+
+def metering_interval(configuration: str, observed_gap: float | None) -> float | None:
+    """Seconds between a transaction's readings: the longer of what the charger is
+    configured with and the gap between its last two readings (a configuration read long
+    ago may be stale either way), at most an hour; None when neither is known."""
+    candidates = [value for value in (configured_interval(configuration), observed_gap)
+                  if value is not None and math.isfinite(value) and value > 0]
+    return min(max(candidates), MAX_METERING_INTERVAL) if candidates else None
+
+
+def reboot_silence(grace: float, interval: float | None) -> float:
+    """Seconds after a reboot before a transaction begun before it, silent since, counts as
+    lost: ``reboot_grace``, or two metering intervals when that is longer."""
+    if interval is None:
+        return grace
+    return max(grace, READINGS_AFTER_A_REBOOT * interval)

@@ -25,6 +25,7 @@ from ..timeutil import to_rfc3339
 from .charger_admin import charger_extras
 from .charger_ids import registered, require_known, unknown_charger
 from .meter_readings import ENERGY_REGISTER, POWER, energy_wh, power_w, session_energy
+from .repairs import RepairLedger, listed as listed_repairs
 
 IsOnline = Callable[[str], bool]
 
@@ -355,8 +356,10 @@ class ChargerReads:
     """
 
     def __init__(self, reads: ReadPool, committer: GroupCommit, is_online: IsOnline,
-                 last_seen: Callable[[str], dt.datetime | None]):
+                 last_seen: Callable[[str], dt.datetime | None],
+                 repairs: RepairLedger | None = None):
         self._reads = reads
+        self._repairs = repairs
         self._committer = committer
         self._is_online = is_online
         self._last_seen = last_seen
@@ -380,9 +383,11 @@ class ChargerReads:
 
     def detail(self, charger_id: str) -> dict[str, Any]:
         """One charger, with what commands taught us (configuration, reservations,
-        profiles) and each connector's latest meter reading."""
+        profiles), each connector's latest meter reading, and the firmware deviations
+        evedge repaired (counted up to this moment, stored or not yet)."""
         body = charger_detail(charger_id, self._is_online, self._last_seen)
         body.update(charger_extras(charger_id))
+        body["repairs"] = listed_repairs(charger_id, self._repairs)
         return body
 
 

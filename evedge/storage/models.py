@@ -205,7 +205,13 @@ class Reservation(BaseModel):
 
 
 class ChargingProfileRecord(BaseModel):
-    """A charging profile sent with SetChargingProfile (or RemoteStart), with the answer."""
+    """A charging profile installed on a charger (SetChargingProfile or RemoteStart,
+    answered Accepted): one row per profile in force (docs/decisions.md D23).
+
+    A replaced, cleared or ended profile is deleted (the command log keeps what was sent).
+    Rows of databases from before migration 0006 may also carry another ``status``
+    (Rejected, Cleared, Replaced, Ended): those are not in force.
+    """
 
     id = AutoField()
     charger = ForeignKeyField(Charger, backref="charging_profiles", on_delete="CASCADE")
@@ -213,10 +219,13 @@ class ChargingProfileRecord(BaseModel):
     profile_id = IntegerField()
     stack_level = IntegerField()
     purpose = CharField(max_length=32)
-    profile = TextField()  # the csChargingProfiles object as sent (JSON, OCPP camelCase)
-    status = CharField(max_length=16)  # the answer; Cleared after ClearChargingProfile
+    profile = TextField()  # the csChargingProfiles object as sent (JSON, snake_case)
+    status = CharField(max_length=16)  # Accepted: in force (other values: legacy rows)
     sent_at = DateTimeField(default=utcnow)
     cleared_at = DateTimeField(null=True)
+    # A TxProfile's transaction; None for a TxProfile while its transaction has not started
+    # (RemoteStartTransaction) and for the other purposes.
+    transaction_id = BigIntegerField(null=True)
 
     class Meta:
         indexes = ((("charger", "profile_id"), False),)
@@ -282,6 +291,27 @@ class Anomaly(BaseModel):
         indexes = ((("charger", "received_at"), False),)
 
 
+class ChargerRepair(BaseModel):
+    """One kind of firmware deviation the tolerant pass repaired for a charger
+    (chargers/tolerance.py): what, how often, first and last seen, one example.
+
+    Counted in memory and written in batches (domain/repairs.py), never once per message.
+    """
+
+    id = AutoField()
+    charger = ForeignKeyField(Charger, backref="repairs", on_delete="CASCADE")
+    action = CharField(max_length=40)     # the OCPP action, e.g. MeterValues
+    field = CharField(max_length=255)     # meterValue[].sampledValue[].unit (no indexes)
+    kind = CharField(max_length=40)       # tolerance.Repair.kind, e.g. enum_raw
+    count = BigIntegerField()
+    first_seen_at = DateTimeField()
+    last_seen_at = DateTimeField()
+    example = TextField(default="")       # what the charger sent the first time, cut short
+
+    class Meta:
+        indexes = ((("charger", "action", "field", "kind"), True),)
+
+
 class DataTransferRecord(BaseModel):
     id = AutoField()
     charger = ForeignKeyField(Charger, on_delete="CASCADE")
@@ -329,4 +359,4 @@ class KeyValue(BaseModel):
 
 ALL_MODELS = [User, LoginSession, RevokedToken, Charger, Connector, StatusEvent, IdTag,
               Transaction, Reservation, ChargingProfileRecord, LocalListEntry, MeterSample,
-              Anomaly, DataTransferRecord, CommandLog, UploadGrant, KeyValue]
+              Anomaly, ChargerRepair, DataTransferRecord, CommandLog, UploadGrant, KeyValue]

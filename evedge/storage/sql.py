@@ -14,8 +14,8 @@ from functools import lru_cache
 from typing import Any, Iterable, Sequence
 
 from ..timeutil import db_time, stored_time
-from .models import (Anomaly, Charger, Connector, DataTransferRecord, IdTag, KeyValue, MeterSample,
-                     Reservation, StatusEvent, Transaction, database)
+from .models import (Anomaly, Charger, ChargingProfileRecord, Connector, DataTransferRecord, IdTag,
+                     KeyValue, MeterSample, Reservation, StatusEvent, Transaction, database)
 
 
 @lru_cache(maxsize=None)
@@ -35,6 +35,7 @@ CH, CO, SE = Charger._meta.table_name, Connector._meta.table_name, StatusEvent._
 TX, MS, IT = Transaction._meta.table_name, MeterSample._meta.table_name, IdTag._meta.table_name
 AN, DT = Anomaly._meta.table_name, DataTransferRecord._meta.table_name
 MT, RS = KeyValue._meta.table_name, Reservation._meta.table_name
+CP = ChargingProfileRecord._meta.table_name
 
 
 # --- chargers ------------------------------------------------------------------------------
@@ -65,13 +66,18 @@ def insert_charger(charger_id: str, registration_status: str, now: dt.datetime) 
              (charger_id, registration_status, db_time(now), False))
 
 
-def record_boot(charger_id: str, info: dict[str, str], now: dt.datetime) -> str | None:
-    """Store the BootNotification identity; returns the registration status (None: unknown)."""
+def record_boot(charger_id: str, info: dict[str, str], now: dt.datetime,
+                reboot: bool = True) -> str | None:
+    """Store the BootNotification identity, and the boot time when it was a reboot;
+    returns the registration status (None: unknown)."""
     assignments = ", ".join(f"{name} = ?" for name in BOOT_FIELDS)
     params = [info.get(name, "") for name in BOOT_FIELDS]
     stamp = db_time(now)
-    _execute(f'UPDATE "{CH}" SET {assignments}, last_boot_at = ?, last_seen_at = ? WHERE id = ?',
-             (*params, stamp, stamp, charger_id))
+    if reboot:
+        assignments += ", last_boot_at = ?"
+        params.append(stamp)
+    _execute(f'UPDATE "{CH}" SET {assignments}, last_seen_at = ? WHERE id = ?',
+             (*params, stamp, charger_id))
     row = _fetchone(f'SELECT registration_status FROM "{CH}" WHERE id = ?', (charger_id,))
     return row[0] if row else None
 
@@ -258,6 +264,42 @@ def transactions_lost_in_reboot(booted_before: dt.datetime) -> list[tuple[int, i
         'AND o.connector_id = t.connector_id AND o.updated_at >= c.last_boot_at '
         "AND o.status IN ('Charging', 'SuspendedEV', 'SuspendedEVSE'))",
         (db_time(booted_before),)))
+
+
+def last_reading_gap(transaction_id: int) -> float | None:
+    """Seconds between the charger's timestamps of a transaction's last two energy register
+    readings (its metering interval as observed), None with fewer than two."""
+    rows = list(_execute(f'SELECT timestamp FROM "{MS}" WHERE transaction_id = ? '
+                         "AND measurand = 'Energy.Active.Import.Register' "
+                         'ORDER BY timestamp DESC, id DESC LIMIT 2', (transaction_id,)))
+    if len(rows) < 2:
+        return None
+    newer, older = stored_time(rows[0][0]), stored_time(rows[1][0])
+    return (newer - older).total_seconds()
+
+
+def charger_configuration(charger_id: str) -> str:
+    """The stored configuration JSON of a charger ('' when never read)."""
+    row = _fetchone(f'SELECT configuration FROM "{CH}" WHERE id = ?', (charger_id,))
+    return row[0] if row and row[0] else ""
+
+
+# --- charging profiles (docs/decisions.md D23) -------------------------------------------------
+
+def attach_tx_profile(charger_id: str, connector_id: int, transaction_id: int) -> None:
+    """A transaction started: the TxProfile waiting on its connector (or on connector 0, a
+    RemoteStartTransaction without connectorId), the newest, is now that transaction's."""
+    _execute(f'UPDATE "{CP}" SET transaction_id = ?, connector_id = ? WHERE id = ('
+             f'SELECT id FROM "{CP}" WHERE charger_id = ? AND purpose = ? AND status = ? '
+             'AND transaction_id IS NULL AND connector_id IN (0, ?) '
+             'ORDER BY connector_id DESC, id DESC LIMIT 1)',
+             (transaction_id, connector_id, charger_id, "TxProfile", "Accepted", connector_id))
+
+
+def end_tx_profiles(charger_id: str, transaction_id: int) -> None:
+    """OCPP 1.6 §3.13.1: a TxProfile lasts as long as its transaction."""
+    _execute(f'DELETE FROM "{CP}" WHERE charger_id = ? AND transaction_id = ?',
+             (charger_id, transaction_id))
 
 
 # --- meter samples -------------------------------------------------------------------------

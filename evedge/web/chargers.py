@@ -56,6 +56,7 @@ class ChargerHandler(ApiHandler):
                                   "system URL)")
         closed = charger_admin.retire_charger(charger_id)
         self.services.chargers.passwords.forget(charger_id)
+        self.services.repairs.forget(charger_id)
         events = self.services.events
         for _, transaction_id in closed:
             events.publish_when_committed(self.services.committer, "transaction.stopped",

@@ -117,10 +117,27 @@ CHARGER_DETAIL = extend(
     local_list_version=nullable(INT),
     reservations=array(obj(reservation_id=INT, connector_id=INT, id_tag=STR,
                            expiry_date=TIME, status=STR)),
-    charging_profiles=array(obj(
+    charging_profiles={**array(obj(
         charging_profile_id=INT, connector_id=INT, stack_level=INT, purpose=STR,
-        profile={"type": "object", "description": "csChargingProfiles as sent (OCPP camelCase)"},
-        sent_at=TIME)))
+        transaction_id={**nullable(INT), "description": "a TxProfile's transaction; null "
+                        "while the transaction of a remote start has not started"},
+        profile={"type": "object", "description": "csChargingProfiles as sent (snake_case)"},
+        sent_at=TIME)),
+        "description": "the profiles in force on the charger: a SetChargingProfile with the "
+                       "same id, or the same connector, stack_level and purpose, replaces "
+                       "one (OCPP 1.6 §5.16.3); a TxProfile ends with its transaction; a "
+                       "clear-charging-profile the charger accepted removes what it "
+                       "matches; one past its valid_to is left out"},
+    repairs={**array(obj(
+        action=STR, field={**STR, "description": "the field's path without array indexes, "
+                           "e.g. meterValue[].sampledValue[].unit"},
+        kind={**STR, "description": "the kind of repair (evedge/chargers/tolerance.py), e.g. "
+              "enum_raw, unknown_property, number_from_string"},
+        repair={**STR, "description": "what evedge did, in words"},
+        count=INT, first_seen_at=TIME, last_seen_at=TIME,
+        example={**STR, "description": "what the charger sent the first time, cut short"})),
+        "description": "the firmware deviations evedge repaired for this charger, most "
+                       "recently seen first (docs/decisions.md D22)"})
 
 TAG_FIELDS = dict(
     status=TAG_STATUS, expiry_date=nullable(TIME), parent_id_tag=nullable(STR),

@@ -12,6 +12,7 @@ import { startConfig } from "./charger-config.js";
 import { loadHistory, renderPlans } from "./charger-history.js";
 import { startOperations } from "./charger-operations.js";
 import { startRehearsal } from "./charger-rehearsal.js";
+import { startRepairs } from "./charger-repairs.js";
 import { startTimeline } from "./charger-timeline.js";
 import { isLive, onConnection } from "./connection.js";
 import { startable, usable } from "./dashboard-rows.js";
@@ -202,6 +203,7 @@ async function main() {
   $("#all-transactions").href = `/ui/transactions/?charger=${encodeURIComponent(chargerId)}`;
   const current = () => store.byId.get(chargerId);
   parts.config = startConfig(chargerId, loadDetail);
+  parts.repairs = startRepairs();
   if (can("admin")) parts.admin = startAdmin(chargerId, loadDetail, current);
   if (can("operator")) {
     parts.commands = startCommands(chargerId, current);
