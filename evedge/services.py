@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from .chargers import protocol
 from .chargers.commands import Commands
 from .chargers.dispatch import SessionContext
+from .chargers.profiles import ProfileSender
 from .chargers.registry import ConnectedChargers
 from .commissioning import SimulatorFleet
 from .config import Config
@@ -24,6 +25,7 @@ from .domain.read_models import ChargerReads
 from .events import Broadcaster
 from .health import HealthCheck
 from .housekeeping import Housekeeping
+from .load_management.live import LoadManager, load_site
 from .storage import sql
 from .storage.database import ReadPool, close_database, open_database
 from .storage.group_commit import GroupCommit
@@ -46,6 +48,7 @@ class Services:
     simulators: SimulatorFleet
     reads: ReadPool
     hosts: AllowedHosts
+    load: LoadManager
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -56,6 +59,7 @@ class Services:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.load.close()
         self.chargers.close_all(1001, "server shutting down")
         self.events.close()
         self.reads.close()
@@ -84,10 +88,14 @@ async def build_services(config: Config) -> Services:
     chargers = ConnectedChargers(context, accounts.check_password,
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
+    commands = Commands(chargers, config.command_timeout)
+    load = LoadManager(config, events, ProfileSender(commands),
+                       lambda charger_id: _registration_status(chargers, charger_id))
+    events.observe(load.observe)
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
-        commands=Commands(chargers, config.command_timeout),
+        commands=commands,
         charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
         housekeeping=Housekeeping(config, committer, chargers, events),
@@ -101,8 +109,19 @@ async def build_services(config: Config) -> Services:
         simulators=SimulatorFleet(config, chargers.is_online),
         reads=reads,
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
+        load=load,
     )
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())
+    try:
+        load.start(*load_site(config))
+    except Exception:
+        close_database()
+        raise
     services.tasks.append(asyncio.create_task(services.housekeeping.every()))
     return services
+
+
+def _registration_status(chargers: ConnectedChargers, charger_id: str) -> str | None:
+    session = chargers.get(charger_id)
+    return None if session is None else session.registration_status
