@@ -81,6 +81,7 @@ class LoadManager:
         self._wake: asyncio.TimerHandle | None = None
         self._announce_timer: asyncio.TimerHandle | None = None
         self._announced_at = 0.0
+        self._announced = False
         self._workers: dict[str, asyncio.Task] = {}
         self._tasks: list[asyncio.Task] = []
         self.pollers: list[Any] = []
@@ -531,7 +532,7 @@ class LoadManager:
                        self._other_loads(time.time()), circuit_id, extra_sessions, template)
 
     def _announce_soon(self) -> None:
-        if self._announce_timer is not None:
+        if self._announce_timer is not None or (self.site.is_empty and not self._announced):
             return
         wait = max(0.0, self._announced_at + ANNOUNCE_INTERVAL - time.monotonic())
         self._announce_timer = asyncio.get_running_loop().call_later(wait, self._announce)
@@ -539,6 +540,7 @@ class LoadManager:
     def _announce(self) -> None:
         self._announce_timer = None
         self._announced_at = time.monotonic()
+        self._announced = not self.site.is_empty  # once more when it was turned off
         if self._events.wanted:
             self._events.publish("site.allocation", key=("site.allocation",),
                                  **self.snapshot().event())
