@@ -83,6 +83,7 @@ class LoadManager:
         self._announced_at = 0.0
         self._announced = False
         self._workers: dict[str, asyncio.Task] = {}
+        self._expiry: dict[str, asyncio.TimerHandle] = {}
         self._tasks: list[asyncio.Task] = []
         self.pollers: list[Any] = []
         self.on_allocated: list[Callable[[], None]] = []  # tests and the benchmark listen
@@ -103,7 +104,7 @@ class LoadManager:
         self._touch()
 
     async def close(self) -> None:
-        for handle in (self._timer, self._wake, self._announce_timer):
+        for handle in (self._timer, self._wake, self._announce_timer, *self._expiry.values()):
             if handle is not None:
                 handle.cancel()
         tasks = list(self._workers.values()) + self._tasks
@@ -224,11 +225,25 @@ class LoadManager:
         now = time.time() if now is None else now
         last = self.readings.fresh(circuit_id, now)
         self.readings.put(circuit_id, current_a, now)
+        self._expire_later(circuit_id)
         threshold = self.config.load_current_threshold
         if last is None or any(abs(a - b) > threshold
                                for a, b in zip(last.current_a, current_a)):
             self._touch()
         self._announce_soon()
+
+    def _expire_later(self, circuit_id: str) -> None:
+        """Allocate again when this reading is too old to be trusted (grid_meters.py: the
+        circuit then counts as fully loaded), unless a newer one came first."""
+        timer = self._expiry.pop(circuit_id, None)
+        if timer is not None:
+            timer.cancel()
+        self._expiry[circuit_id] = asyncio.get_running_loop().call_later(
+            self.readings.max_age + 0.01, self._expired, circuit_id)
+
+    def _expired(self, circuit_id: str) -> None:
+        self._expiry.pop(circuit_id, None)
+        self._touch()
 
     def _grid_meter_at(self, charger_id: str, connector_id: int) -> str | None:
         for meter in self.site.grid_meters:
