@@ -242,7 +242,8 @@ def test_full_load_fills_power_limits_and_only_the_phases_a_circuit_carries():
 @pytest.mark.parametrize("body, field", [
     ({}, "current_a"), ({"current_a": [1, 2]}, "current_a"),
     ({"current_a": [1, "2", 3]}, "current_a[1]"), ({"current_a": [1, 2, 3], "x": 1}, "x"),
-    ({"current_a": [1, 2, math.inf]}, "current_a[2]"), ({"current_a": [True, 0, 0]}, "current_a[0]"),
+    ({"current_a": [1, 2, math.inf]}, "current_a[2]"),
+    ({"current_a": [True, 0, 0]}, "current_a[0]"),
 ])
 def test_a_bad_reading_is_refused_naming_the_field(body, field):
     with pytest.raises(errors.BadRequest) as caught:
