@@ -88,7 +88,7 @@ async def build_services(config: Config) -> Services:
     chargers = ConnectedChargers(context, accounts.check_password,
                                  takeover_probe_timeout=config.takeover_probe_timeout)
     reads = ReadPool()
-    commands = Commands(chargers, config.command_timeout)
+    commands = Commands(chargers, config.command_timeout, committer)
     load = LoadManager(config, events, ProfileSender(commands),
                        lambda charger_id: _registration_status(chargers, charger_id))
     events.observe(load.observe)

@@ -85,7 +85,8 @@ class ProfileSender:
 
     async def _send(self, charger_id: str, payload: object) -> str:
         try:
-            result = await self._commands.send(charger_id, payload, username=self._username)
+            result = await self._commands.send(charger_id, payload, username=self._username,
+                                               batched_audit=True)
         except errors.ChargerCallError as exc:
             return "NotSupported" if exc.extra.get("code") in _NOT_SUPPORTED_CODES \
                 else "CallError"

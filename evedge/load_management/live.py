@@ -463,7 +463,7 @@ class LoadManager:
                 info.max_accepted = value
             elif purpose == picture.TX_PROFILE:
                 info.tx_accepted = True
-            if slot.settles_at > now:
+            if slot.settles_at >= now:  # a decrease: increases may wait for it to settle
                 self._wake_at(slot.settles_at)
         elif status in REFUSED:
             self._refused(info, slot, purpose, value)
