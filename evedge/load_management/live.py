@@ -473,6 +473,10 @@ class LoadManager:
         elif status == "pending":
             info.accepted = False
             self._touch()
+        if any(other.wanted() and other.granted is None and other.in_flight is None
+               for _, other in self.pacer.of_charger(info.charger_id)):
+            # held back while this one was in flight (or by its answer): look again soon
+            self._wake_at(now)
         self._announce_soon()
 
     def _refused(self, info: picture.ChargerInfo, slot: pacing.Slot, purpose: str,

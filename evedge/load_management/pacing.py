@@ -122,17 +122,44 @@ def units(limit: float) -> int:
     return math.ceil(limit * 10 - 1e-9) if math.isfinite(limit) else 10 ** 9
 
 
+class Slots(dict):
+    """The slots by key, indexed by charger too: a worker asks for its charger's slots on
+    every send, which with thousands of sessions must not scan them all."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_charger: dict[str, set] = {}
+
+    def __setitem__(self, key: SlotKey, slot: Slot) -> None:
+        super().__setitem__(key, slot)
+        self.by_charger.setdefault(key[1], set()).add(key)
+
+    def setdefault(self, key: SlotKey, slot: Slot) -> Slot:  # type: ignore[override]
+        if key not in self:
+            self[key] = slot
+        return self[key]
+
+    def pop(self, key: SlotKey, *default):  # type: ignore[override]
+        keys = self.by_charger.get(key[1])
+        if keys is not None:
+            keys.discard(key)
+        return super().pop(key, *default)
+
+    def __delitem__(self, key: SlotKey) -> None:
+        self.pop(key)
+
+
 class Pacer:
     """The slots of every charger and the release rules (see the module docstring)."""
 
     def __init__(self, reaction_time: float, increase_interval: float):
         self.reaction_time = reaction_time
         self.increase_interval = increase_interval
-        self.slots: dict[SlotKey, Slot] = {}
+        self.slots = Slots()
         self.last_increase: dict[str, float] = {}
 
     def of_charger(self, charger_id: str) -> list[tuple[SlotKey, Slot]]:
-        return [(key, slot) for key, slot in self.slots.items() if key[1] == charger_id]
+        return [(key, self.slots[key]) for key in self.slots.by_charger.get(charger_id, ())]
 
     def release(self, now: float, capacity: Capacity, online: Iterable[str]
                 ) -> tuple[set[str], float | None]:
