@@ -4,6 +4,8 @@ an admin editing the model with the API's 400 shown on the field."""
 
 from __future__ import annotations
 
+import re
+
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
@@ -63,6 +65,7 @@ async def test_the_site_page_shows_limits_sessions_queue_what_if_and_edits_the_m
             await expect(editor).to_have_attribute("aria-invalid", "true")
             await browser.shot("site-model-error")
             await page.get_by_role("button", name="Undo my edits").click()
+            await expect(editor).to_have_value(re.compile('"max_current_a": 40'))
             await editor.fill((await editor.input_value()).replace(
                 '"max_current_a": 40', '"max_current_a": 48', 1))
             await page.get_by_role("button", name="Save the model").click()
