@@ -38,7 +38,7 @@ from loadgen import (DashboardClients, LoadGen, quantiles, raise_nofile_limit,  
 
 monotonic = time.monotonic
 ALL_SERVERS = ("floor", "library", "evedge")
-ALL_SCENARIOS = ("cpu", "throughput", "latency", "memory", "storm", "storm-impact", "dashboards")
+ALL_SCENARIOS = ("cpu", "throughput", "latency", "memory", "storm", "storm-impact", "dashboards", "allocation")
 WORKLOADS = ("heartbeat", "meter", "session")
 WL_LABEL = {"heartbeat": "Heartbeat", "meter": "MeterValues (4 sampled values)",
             "session": "session mix (Authorize, Start, MeterValues×k, Stop)"}
@@ -51,7 +51,7 @@ FULL = dict(
     storm_ns=(1000, 10000), storm_deadline=240.0,
     impact_n=5000, impact_chargers=200, impact_rate=200.0, impact_warmup=3.0, impact_before=8.0,
     dash_clients=20, dash_rate=300.0, dash_window=15.0,
-    session_k=6,
+    session_k=6, alloc_sizes=(20, 200, 2000), alloc_rounds=3,
 )
 QUICK = dict(
     cpu_chargers=100, cpu_rate=500.0, cpu_warmup=1.0, cpu_window=3.5,
@@ -61,7 +61,7 @@ QUICK = dict(
     storm_ns=(1000,), storm_deadline=120.0,
     impact_n=2000, impact_chargers=200, impact_rate=200.0, impact_warmup=2.0, impact_before=4.0,
     dash_clients=20, dash_rate=300.0, dash_window=4.0,
-    session_k=6,
+    session_k=6, alloc_sizes=(20, 200, 2000), alloc_rounds=3,
 )
 
 
@@ -657,8 +657,30 @@ def scen_dashboards(ctx: Ctx, name: str) -> dict:
     return out
 
 
+def scen_allocation(ctx: Ctx, name: str) -> dict:
+    """Load management: from a StartTransaction's answer to every SetChargingProfile it causes
+    (bench/allocation_latency.py), for each size on a fresh server."""
+    if server_base(name) != "evedge":
+        return {"skipped": "load management is an evedge feature"}
+    import asyncio
+    from allocation_latency import measure
+    out = {}
+    for n in ctx.cfg["alloc_sizes"]:
+        # nothing waits for a car or a rate limit: the machinery alone is measured
+        variant = name + (":load_reaction_time=0:load_increase_interval=0:command_timeout=60"
+                          ":max_json_body_bytes=1048576")  # a 2,000-charger model is ~200 KB
+        with ServerProc(variant, ctx.opts).start() as srv:
+            out[str(n)] = asyncio.run(measure(srv.host, srv.port, *BENCH_USER, n,
+                                              ctx.cfg["alloc_rounds"]))
+            out[str(n)]["server_cpu_s"] = srv.cpu()
+        log("  allocation %s: %d sessions, last profile after %.0f ms (median of %d)" % (
+            name, n, out[str(n)]["last_ms"], ctx.cfg["alloc_rounds"]))
+    return out
+
+
 SCENARIOS = {"cpu": scen_cpu, "throughput": scen_throughput, "latency": scen_latency, "memory": scen_memory,
-             "storm": scen_storm, "storm-impact": scen_storm_impact, "dashboards": scen_dashboards}
+             "storm": scen_storm, "storm-impact": scen_storm_impact, "dashboards": scen_dashboards,
+             "allocation": scen_allocation}
 
 
 def _errcount(r: dict) -> int:
@@ -896,6 +918,22 @@ def build_report(res: dict, servers: list[str], opts, cfg, problems: list[str]) 
         else:
             L.append("%s\n" % (res["dashboards"].get("evedge", {}).get("error")
                                or res["dashboards"].get("evedge", {}).get("skipped") or "not run"))
+    if "allocation" in res and "evedge" in servers:
+        r = _cell(res, "allocation", "evedge")
+        L.append("### Load management: allocation latency (evedge only)\n")
+        if isinstance(r, dict):
+            L.append("One circuit of 16 A x (N - 1); N - 1 sessions at 16 A; one more StartTransaction makes "
+                     "every share fall, so every charger gets a TxProfile and a ChargePointMaxProfile. From the "
+                     "StartTransaction's answer to the first and the last SetChargingProfile received "
+                     "(load_reaction_time 0, load_increase_interval 0), median of the rounds.\n")
+            L.append("| sessions | profiles per round | first profile ms | last profile ms | worst round ms |"
+                     "\n|--:|--:|--:|--:|--:|")
+            for n, cell in r.items():
+                L.append("| {:,} | {:,.0f} | {:.0f} | {:.0f} | {:.0f} |".format(
+                    int(n), cell["profiles"], cell["first_ms"], cell["last_ms"], cell["last_ms_max"]))
+            L.append("")
+        else:
+            L.append("%s\n" % (res["allocation"].get("evedge", {}).get("error") or "not run"))
     L.append("### Problems and notes\n")
     L += ["- " + p for p in problems] if problems else ["- none: every request got a valid CALLRESULT."]
     L.append("")

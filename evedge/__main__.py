@@ -87,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         from .restore import run_restore
         return run_restore(config, args.archive, force=args.force)
     from .server import serve
-    asyncio.run(serve(config))
+    try:
+        asyncio.run(serve(config))
+    except ConfigError as exc:  # found while starting: e.g. a bad site_model_file
+        print(f"evedge: configuration error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -264,6 +264,30 @@ class Config:
         "", f"Bearer token Prometheus may scrape GET /metrics with (at least "
             f"{MIN_METRICS_TOKEN_CHARS} visible ASCII characters); empty = only a logged-in "
             "user's access token (any role) is accepted. /metrics is never open.")
+    site_model_file: str = setting(
+        "", "JSON file with the site model for load management (circuits, chargers; see "
+            "docs/load-management.md), read at start-up; then PUT /api/site/ answers 409. "
+            "Empty: the model is the one stored through the API.")
+    load_debounce: float = setting(
+        0.05, "Seconds load management gathers events (sessions starting and stopping, "
+              "chargers going offline) into one allocation; the longest a decrease waits.")
+    load_increase_interval: float = setting(
+        10.0, "Seconds between two raised limits sent to one charger (lowered limits always "
+              "go out at once).")
+    load_reaction_time: float = setting(
+        5.0, "Seconds a car takes to follow a lowered limit (IEC 61851-1: 5 s); capacity a "
+             "decrease frees is given to others only that long after the charger accepted it.")
+    load_current_threshold: float = setting(
+        1.0, "Amperes a measured current (grid meter, or a charger under a metered circuit) "
+             "must move on a phase before load management allocates again.")
+    load_measured_max_age: float = setting(
+        300.0, "Seconds a charger's measured Current.Import counts (for the grid meters' "
+               "other loads and for display); older readings are ignored.")
+    grid_meter_max_age: float = setting(
+        30.0, "Seconds a grid meter reading is trusted; a circuit whose meter is silent "
+              "longer counts as fully loaded by other loads (its sessions are queued).")
+    modbus_poll_interval: float = setting(
+        2.0, "Seconds between two readings of a Modbus TCP grid meter (also its timeout).")
     # Not a setting (no file, variable or option reaches it): the test suite's way to cheap
     # bcrypt (cost 4, about 1 ms) for its hundreds of accounts. Production cannot set it
     # by accident, and with it unset a bcrypt_rounds below 10 is a configuration error.
@@ -296,6 +320,7 @@ class Config:
             raise ConfigError("takeover_probe_timeout must be positive")
         if self.command_timeout <= 0:
             raise ConfigError("command_timeout must be positive")
+        self._check_load_settings()
         if min(self.request_body_timeout, self.upload_timeout) <= 0 \
                 or self.max_buffered_bodies < 1024 * 1024:
             raise ConfigError("request_body_timeout and upload_timeout must be positive, "
@@ -324,6 +349,17 @@ class Config:
         except ssl.SSLError:
             raise ConfigError(f"tls_ciphers: {self.tls_ciphers!r} names no cipher this "
                               "OpenSSL knows") from None
+
+    def _check_load_settings(self) -> None:
+        if not 0 < self.load_debounce <= 1:
+            raise ConfigError("load_debounce must be above 0 and at most 1 s (a lowered limit "
+                              "waits that long)")
+        for name in ("load_increase_interval", "load_reaction_time", "load_current_threshold"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative")
+        for name in ("load_measured_max_age", "grid_meter_max_age", "modbus_poll_interval"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive")
 
     def _check_secrets(self) -> None:
         low = 4 if self._cheap_bcrypt_for_tests else MIN_BCRYPT_ROUNDS

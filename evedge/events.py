@@ -40,7 +40,10 @@ EVENTS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "transaction.stopped": (frozenset({"charger_id", "transaction_id"}),
                             frozenset({"energy_wh", "inferred"})),
     "meter": (frozenset({"charger_id", "connector_id", "transaction_id", "power_w", "energy_wh",
-                         "session_energy_wh", "timestamp"}), frozenset()),
+                         "session_energy_wh", "timestamp"}), frozenset({"current_a"})),
+    # load management (load_management/live.py): a new allocation or new measurements,
+    # at most a few a second; GET /api/site/allocation/ has the whole picture.
+    "site.allocation": (frozenset({"version", "circuits", "charging", "queued"}), frozenset()),
 }
 
 

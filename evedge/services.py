@@ -15,6 +15,7 @@ from .chargers import protocol
 from .chargers.charger_auth import ChargerPasswords
 from .chargers.commands import Commands
 from .chargers.dispatch import SessionContext
+from .chargers.profiles import ProfileSender
 from .chargers.registry import ConnectedChargers
 from .commissioning import SimulatorFleet
 from .config import Config
@@ -30,6 +31,7 @@ from .ftp.server import FtpServer
 from .ftp.transfers import Transfers
 from .health import HealthCheck
 from .housekeeping import Housekeeping
+from .load_management.live import LoadManager, load_site
 from .metric_collectors import LiveCollector, RetentionCollector, StorageCollector
 from .metrics import Metrics
 from .storage import sql, stats
@@ -55,6 +57,7 @@ class Services:
     reads: ReadPool
     hosts: AllowedHosts
     metrics: Metrics
+    load: LoadManager
     ftp: FtpServer | None = None  # with ftp_port set
     repairs: RepairLedger = field(default_factory=RepairLedger)
     tasks: list[asyncio.Task] = field(default_factory=list)
@@ -69,6 +72,7 @@ class Services:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.load.close()
         self.chargers.close_all(1001, "server shutting down")
         self.events.close()
         self.reads.close()
@@ -104,11 +108,15 @@ async def build_services(config: Config) -> Services:
     # HTTP uploads (on the loop) and FTP uploads (in the FTP thread) share one free-space
     # floor and the diagnostics quotas: one lock for both stores (domain/files.py).
     volume_lock = threading.RLock()
+    commands = Commands(chargers, config.command_timeout, accounts.hash_password, metrics,
+                        committer)
+    load = LoadManager(config, events, ProfileSender(commands),
+                       lambda charger_id: _registration_status(chargers, charger_id))
+    events.observe(load.observe)
     services = Services(
         config=config, committer=committer, events=events, accounts=accounts,
         chargers=chargers,
-        commands=Commands(chargers, config.command_timeout, accounts.hash_password,
-                          metrics),
+        commands=commands,
         charger_reads=ChargerReads(reads, committer, chargers.is_online, chargers.last_seen,
                                    repairs),
         health=HealthCheck(committer, chargers, config.data_dir, config.min_free_bytes),
@@ -126,10 +134,16 @@ async def build_services(config: Config) -> Services:
         hosts=AllowedHosts(config.allowed_host_names, own_host_names()),
         metrics=metrics,
         repairs=repairs,
+        load=load,
     )
     watch_state(services)
     with db_handle.atomic():
         sql.mark_all_disconnected(utcnow())
+    try:
+        load.start(*load_site(config))
+    except Exception:
+        close_database()
+        raise
     if config.ftp_port:
         services.ftp = start_ftp(services)
     services.tasks.append(asyncio.create_task(services.housekeeping.every()))
@@ -153,3 +167,8 @@ def watch_state(services: Services) -> None:
     metrics.watch(RetentionCollector(services.housekeeping.retention))
     metrics.watch(StorageCollector(lambda: services.reads.run(stats.read_stats, data_dir)))
     metrics.watch_process()
+
+
+def _registration_status(chargers: ConnectedChargers, charger_id: str) -> str | None:
+    session = chargers.get(charger_id)
+    return None if session is None else session.registration_status

@@ -11,7 +11,7 @@ from evedge.events import EVENTS, Broadcaster, check_event
 
 STATIC = pathlib.Path(__file__).resolve().parent.parent / "static" / "js"
 # Event kinds the browser names: in comparisons with `.type`, and in the refetch set.
-_KIND = re.compile(r'"((?:charger|connector|transaction)\.[a-z_]+|meter)"')
+_KIND = re.compile(r'"((?:charger|connector|transaction|site)\.[a-z_]+|meter)"')
 
 
 def browser_kinds() -> set[str]:
@@ -25,12 +25,13 @@ def browser_kinds() -> set[str]:
 
 def test_the_browser_knows_only_declared_kinds():
     kinds = browser_kinds()
-    assert {"charger.connected", "connector.status", "meter"} <= kinds  # the scan works
+    assert {"charger.connected", "connector.status", "meter",
+            "site.allocation"} <= kinds  # the scan works
     assert kinds <= set(EVENTS), f"the browser handles undeclared kinds {kinds - set(EVENTS)}"
 
 
-def test_ten_kinds_with_their_fields():
-    assert len(EVENTS) == 10
+def test_eleven_kinds_with_their_fields():
+    assert len(EVENTS) == 11
     check_event("charger.connected", {"charger_id": "CP-1"})
     check_event("transaction.stopped", {"charger_id": "CP-1", "transaction_id": 7,
                                         "inferred": True})

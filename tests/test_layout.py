@@ -118,3 +118,13 @@ def test_handlers_never_run_sql():
     for name in GRAPH:
         if name.startswith("evedge.web"):
             assert "evedge.storage.sql" not in GRAPH[name], f"{name} imports storage.sql"
+
+
+def test_load_management_stays_out_of_the_ocpp_and_web_rooms():
+    """It reacts to events and sends through a sender it is given (docs/architecture.md)."""
+    for name in GRAPH:
+        if name.startswith("evedge.load_management"):
+            bad = sorted(t for t in _evedge_edges(name) if t.startswith(
+                ("evedge.chargers", "evedge.web", "evedge.services", "evedge.server",
+                 "evedge.storage")))
+            assert bad == [], f"{name} imports {bad}"

@@ -15,6 +15,8 @@ from ..timeutil import db_time, parse_charger_time, to_rfc3339
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 POWER = "Power.Active.Import"
+CURRENT = "Current.Import"
+_CURRENT_PHASES = {"L1": 0, "L2": 1, "L3": 2, "L1-N": 0, "L2-N": 1, "L3-N": 2}
 
 
 def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
@@ -35,11 +37,19 @@ def sample_rows(charger_id: str, connector_id: int, transaction_id: int | None,
 
 
 def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, Any]:
-    """Power (W), energy register (Wh) and the charger's time of the last reading of a
-    MeterValues, for live views."""
-    power = energy = None
+    """Power (W), energy register (Wh), current (A) and the charger's time of the last
+    reading of a MeterValues, for live views and load management.
+
+    ``current_a`` is there only with a Current.Import sample: ``[L1, L2, L3]`` (None where a
+    phase was not reported) from samples with a phase (``L2`` and ``L2-N`` alike); a number
+    from a sample without one (OCPP 1.6 §7.31 leaves it to the charger: per phase).
+    """
+    power = energy = current = None
     for sample in meter_value[-1].get("sampled_value", ()) if meter_value else ():
         measurand = sample.get("measurand") or ENERGY_REGISTER
+        if measurand == CURRENT:
+            current = _add_current(current, sample)
+            continue
         if sample.get("phase") and measurand != ENERGY_REGISTER:
             continue
         value, _ = parse_sample_value(sample.get("value"), sample.get("format"))
@@ -48,7 +58,27 @@ def latest_readings(meter_value: list[dict[str, Any]]) -> dict[str, Any]:
         elif measurand == POWER:
             power = power_w(value, sample.get("unit"))
     taken = parse_charger_time(meter_value[-1].get("timestamp")) if meter_value else None
-    return {"power_w": power, "energy_wh": energy, "timestamp": to_rfc3339(taken)}
+    readings = {"power_w": power, "energy_wh": energy, "timestamp": to_rfc3339(taken)}
+    if current is not None:
+        readings["current_a"] = current
+    return readings
+
+
+def _add_current(current: Any, sample: dict[str, Any]) -> Any:
+    """Fold one Current.Import sample into ``current`` (see ``latest_readings``)."""
+    value, _ = parse_sample_value(sample.get("value"), sample.get("format"))
+    if value is None:
+        return current
+    if sample.get("unit") == "kA":  # not a 1.6 unit, but unambiguous
+        value *= 1000
+    phase = _CURRENT_PHASES.get(sample.get("phase"))
+    if sample.get("phase") is None:
+        return value if not isinstance(current, list) else current
+    if phase is None:  # N, L1-L2 ...: not a line current of the charger
+        return current
+    phases = current if isinstance(current, list) else [None, None, None]
+    phases[phase] = value
+    return phases
 
 
 def live_event(meter_value: list[dict[str, Any]], meter_start: int | None) -> dict[str, Any]:

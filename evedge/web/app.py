@@ -13,7 +13,7 @@ import tornado.web
 
 from .. import paths
 from . import (accounts, chargers, commands, commissioning, dashboard_socket, files, health,
-               id_tags, local_lists, metrics, openapi, pages, reports, transactions)
+               id_tags, local_lists, metrics, openapi, pages, reports, site, transactions)
 from .base import NotFoundApiHandler
 from .ocpp_socket import OcppSocketHandler
 from .request_checks import CheckedApplication
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..services import Services
 
 MODULES = (health, metrics, openapi, accounts, id_tags, local_lists, files, transactions,
-           reports, commands, chargers, pages, commissioning, dashboard_socket)
+           reports, commands, chargers, pages, site, commissioning, dashboard_socket)
 
 
 def make_app(services: Services) -> tornado.web.Application:

@@ -57,6 +57,10 @@ def enum(*values: str) -> Schema:
     return {"type": "string", "enum": list(values)}
 
 
+def enum_int(*values: int) -> Schema:
+    return {"type": "integer", "enum": list(values)}
+
+
 def extend(base: Schema, **properties: Schema) -> Schema:
     """`base` with more (or narrower) properties, always there."""
     return {**base, "properties": {**base["properties"], **properties},
@@ -145,6 +149,58 @@ TAG_FIELDS = dict(
     note={"type": "string", "maxLength": 200})
 ID_TAG = {"type": "string", "minLength": 1, "maxLength": 20}
 
+VECTOR = {**array(NUM), "minItems": 3, "maxItems": 3,
+          "description": "amperes per site phase: [L1, L2, L3]"}
+CURRENT_LIMIT = {"anyOf": [NUM, VECTOR, {"type": "null"}]}
+SITE_CIRCUIT = obj(id=STR, parent=nullable(STR), max_current_a=CURRENT_LIMIT,
+                   max_power_kw=nullable(NUM), margin_a=NUM, phases=enum_int(1, 3),
+                   phase=nullable(enum("L1", "L2", "L3")), voltage_v=NUM)
+SITE_CHARGER = obj(charger_id=STR, connector_id=nullable(INT), circuit=STR,
+                   min_current_a=NUM, max_current_a=NUM, phases=enum_int(1, 3),
+                   phase_rotation=enum("RST", "RTS", "SRT", "STR", "TRS", "TSR"), priority=INT)
+GRID_METER = obj(("circuit", "source"), circuit=STR, source=enum("charger", "rest", "modbus"),
+                 charger_id=STR, connector_id=INT, host=STR, port=INT, unit_id=INT,
+                 register=INT, scale=NUM)
+SITE_MODEL = obj(circuits=array(ref("SiteCircuit")), chargers=array(ref("SiteCharger")),
+                 tag_priorities={"type": "object", "additionalProperties": INT},
+                 grid_meters=array(ref("GridMeter")))
+SITE_MODEL_BODY = {**obj(("circuits", "chargers"), circuits=array(ANY), chargers=array(ANY),
+                         tag_priorities={"type": "object"}, grid_meters=array(ANY)),
+                   "description": "The site model (docs/load-management.md): defaults may be "
+                                  "left out; unknown keys are a 400 naming them."}
+ALLOCATED_CIRCUIT = obj(
+    id=STR, limit_a=VECTOR, allocated_a=VECTOR, measured_a=nullable(VECTOR),
+    headroom_a=VECTOR, overcommitted=BOOL, fixed_a=VECTOR, other_a=VECTOR,
+    limit_kw=nullable(NUM), allocated_kw=NUM,
+    grid_meter=nullable(obj(source=STR, status=enum("ok", "stale", "missing"),
+                            reading_a=nullable(VECTOR), age_s=nullable(NUM))))
+ALLOCATED_SESSION = obj(
+    ("charger_id", "connector_id", "transaction_id", "circuit", "state", "allocated_a"),
+    charger_id=STR, connector_id=INT, transaction_id=INT, circuit=STR,
+    state=enum("charging", "queued"), allocated_a=VECTOR, measured_a=nullable(VECTOR),
+    profile_status=nullable(STR), priority=INT, fixed=BOOL, fixed_reason=STR,
+    hypothetical=BOOL)
+UNMANAGED = obj(charger_id=STR, connector_id=nullable(INT), transaction_id=nullable(INT))
+WHAT_IF = obj(circuits=array(ref("AllocatedCircuit")), sessions=array(ref("AllocatedSession")),
+              unmanaged=array(UNMANAGED))
+SITE_ALLOCATION = extend(
+    WHAT_IF, enabled=BOOL, version=INT, computed_at=nullable(NUM),
+    site_source=enum("database", "file"),
+    chargers=array(obj(charger_id=STR, online=BOOL, state=STR,
+                       profile_purpose=nullable(enum("TxProfile", "TxDefaultProfile")),
+                       max_profile=nullable(obj(target_a=nullable(NUM),
+                                                accepted_a=nullable(NUM),
+                                                profile_status=STR)))))
+WHAT_IF_BODY = {**obj(("circuit", "extra_sessions"), circuit=STR,
+                      extra_sessions={"type": "integer", "minimum": 0, "maximum": 1000},
+                      template={**obj((), min_current_a=NUM, max_current_a=NUM,
+                                      phases=enum_int(1, 3), phase_rotation=STR, priority=INT),
+                                "additionalProperties": False,
+                                "description": "the chargers the extra sessions are on "
+                                               "(default 6-32 A, the circuit's phases)"}),
+                "additionalProperties": False}
+GRID_READING = {**obj(("current_a",), current_a=VECTOR), "additionalProperties": False}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": {**obj(("error",), error=STR, field=STR), "additionalProperties": True,
               "description": "Every 4xx/5xx answer. `field` names the offending input when "
@@ -224,6 +280,14 @@ SCHEMAS: dict[str, Schema] = {
         count=INT, energy_wh={**NUM, "description": "sum over the finished sessions"},
         running={**INT, "description": "running sessions (counted in count, not in "
                                        "energy_wh)"})),
+    "SiteCircuit": SITE_CIRCUIT,
+    "SiteCharger": SITE_CHARGER,
+    "GridMeter": GRID_METER,
+    "SiteModel": SITE_MODEL,
+    "AllocatedCircuit": ALLOCATED_CIRCUIT,
+    "AllocatedSession": ALLOCATED_SESSION,
+    "SiteAllocation": SITE_ALLOCATION,
+    "WhatIf": WHAT_IF,
     "EnergyReport": obj(
         group=enum("day", "charger", "id_tag"),
         items=array(obj(key={**STR, "description": "UTC day (YYYY-MM-DD), charger id or "
@@ -486,6 +550,27 @@ SPECS: dict[str, Spec] = {
                                  errors=(400, 404)),
     "ChargerHandler.delete": Spec({200: obj(("deleted",), deleted=STR)}, errors=(404, 409),
                                   error_text={409: "The charger is connected."}),
+    # site load management
+    "SiteHandler.get": Spec({200: ref("SiteModel")}),
+    "SiteHandler.put": Spec(
+        {200: ref("SiteModel")}, SITE_MODEL_BODY, errors=(400, 409),
+        note="Answered with the canonical model (every default filled in) once it is stored; "
+             "the allocation follows at once. 409 naming `site_model_file` when that setting "
+             "names the model. `{\"circuits\": [], \"chargers\": []}` turns load "
+             "management off (the profiles evedge gave are cleared)."),
+    "AllocationHandler.get": Spec({200: ref("SiteAllocation")}),
+    "WhatIfHandler.post": Spec(
+        {200: ref("WhatIf")}, WHAT_IF_BODY, errors=(400, 409),
+        note="The extra sessions are listed as `what-if-1`, ... with `hypothetical`: true, "
+             "queued behind everyone of their priority. Nothing is sent. 409 without a site "
+             "model."),
+    "GridMeterHandler.put": Spec(
+        {200: obj(circuit=STR, current_a=VECTOR, max_age_s=NUM)}, GRID_READING,
+        errors=(400, 404, 409),
+        note="For a grid meter of source `rest`: the circuit's measured total per site "
+             "phase. Trusted for `grid_meter_max_age` seconds; after that the circuit counts "
+             "as fully loaded until the next reading. 404: the circuit has no grid meter; "
+             "409: its meter has another source."),
     # the OCPP socket (a WebSocket; OpenAPI can only show its handshake)
     "OcppSocketHandler.open": Spec(
         {101: {}}, errors=(400, 401, 404), summary="OCPP-J 1.6 WebSocket of a charge point.",
@@ -509,6 +594,7 @@ SPECS: dict[str, Spec] = {
     "ReportsPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "UsersPageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "FilesPageHandler.get": Spec(HTML, note=PAGE_NOTE),
+    "SitePageHandler.get": Spec(HTML, note=PAGE_NOTE),
     "DashboardSocketHandler.open": Spec(
         {101: {}}, errors=(400,), bearer=True,
         error_text={400: "Not a WebSocket upgrade.",

@@ -68,6 +68,7 @@ export class ChargerStore {
 
   /** Apply one event; returns true when `charger` changed in place. */
   applyOne(event, charger) {
+    if (!event.charger_id) return false; // about the site, not a charger (site.allocation)
     if (REFETCH_EVENTS.has(event.type) || !charger) {
       this.refetch(event.charger_id);
       return false;

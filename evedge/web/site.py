@@ -1,0 +1,113 @@
+"""REST and page: site load management (/api/site/..., /ui/site/).
+
+The handlers translate; the model is parsed by ``load_management.parse_site``, stored
+through the group commit (answered once durable) and handed to the live load manager
+(``services.load``), which re-allocates at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from .. import errors
+from ..domain import site_store
+from ..load_management import ChargerTemplate, grid_meters, parse_site
+from .base import ApiHandler
+from .pages import PageHandler
+
+WHAT_IF_KEYS = ("circuit", "extra_sessions", "template")
+TEMPLATE_KEYS = tuple(f.name for f in dataclasses.fields(ChargerTemplate))
+
+
+class SiteHandler(ApiHandler):
+    permissions = {"GET": "viewer", "PUT": "admin"}
+
+    def get(self) -> None:
+        """The site model (circuits, chargers, tag priorities, grid meters), every default
+        filled in; ``{"circuits": [], "chargers": [], ...}`` when there is none."""
+        self.send_json(self.services.load.site.as_json())
+
+    async def put(self) -> None:
+        """Replace the site model: 400 naming the field, 409 when site_model_file names it;
+        answered once stored, and allocated at once."""
+        load = self.services.load
+        load.check_editable()
+        site = parse_site(self.body)
+        canonical = site.as_json()
+        await self.committed(lambda: site_store.save_site_json(canonical))
+        load.set_site(site)
+        self.send_json(canonical)
+
+
+class AllocationHandler(ApiHandler):
+    permissions = {"GET": "viewer"}
+
+    def get(self) -> None:
+        """The allocation in force: per circuit the limit, what is allocated and measured; per
+        session its state, allocation, measured draw and the charger's answer."""
+        self.send_json(self.services.load.snapshot().allocation())
+
+
+class WhatIfHandler(ApiHandler):
+    permissions = {"POST": "viewer"}
+
+    def post(self) -> None:
+        """What each session would get if ``extra_sessions`` more started on ``circuit``
+        (optionally on chargers like ``template``); nothing is sent."""
+        body = self.body
+        _refuse_unknown(body, WHAT_IF_KEYS, "")
+        for name in ("circuit", "extra_sessions"):
+            if name not in body:
+                raise errors.BadRequest(f"{name}: required", field=name)
+        load = self.services.load
+        result = load.what_if(body["circuit"], body["extra_sessions"],
+                              _template(body.get("template")))
+        self.send_json(load.snapshot().allocation_body(result))
+
+
+class GridMeterHandler(ApiHandler):
+    permissions = {"PUT": "operator"}
+
+    def put(self, circuit_id: str) -> None:
+        """A reading of the circuit's grid meter (source "rest"): ``{"current_a": [L1, L2,
+        L3]}``, trusted for grid_meter_max_age seconds."""
+        load = self.services.load
+        reading = grid_meters.parse_reading(load.site, circuit_id, self.body)
+        load.put_reading(circuit_id, reading)
+        self.send_json({"circuit": circuit_id, "current_a": list(reading),
+                        "max_age_s": self.services.config.grid_meter_max_age})
+
+
+class SitePageHandler(PageHandler):
+    template = "site.html"
+
+    def get(self) -> None:
+        """Site load management: limits, allocation, measured draw, queue, what-if, model."""
+        self.show()
+
+
+def _refuse_unknown(body: dict[str, Any], allowed: tuple[str, ...], prefix: str) -> None:
+    for key in body:
+        if key not in allowed:
+            field = f"{prefix}{key}"
+            raise errors.BadRequest(f"{field}: unknown key (allowed: {', '.join(allowed)})",
+                                    field=field)
+
+
+def _template(value: Any) -> ChargerTemplate:
+    if value is None:
+        return ChargerTemplate()
+    if not isinstance(value, dict):
+        raise errors.BadRequest("template: must be a JSON object", field="template")
+    _refuse_unknown(value, TEMPLATE_KEYS, "template.")
+    return ChargerTemplate(**value)
+
+
+ROUTES = [
+    (r"/api/site/", SiteHandler),
+    (r"/api/site/allocation/", AllocationHandler),
+    (r"/api/site/what-if/", WhatIfHandler),
+    (r"/api/site/grid-meters/([^/]+)/", GridMeterHandler),
+    (r"/ui/site/", SitePageHandler),
+]
