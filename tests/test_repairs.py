@@ -114,6 +114,20 @@ async def test_repairs_go_with_their_charger(server, raw_charger):
     assert sorted(r.count for r in ChargerRepair.select()) == [1, 1]
 
 
+async def test_a_property_name_with_nul_is_stored_with_the_replacement_character(
+        server, api, raw_charger):
+    """PostgreSQL cannot hold U+0000 in text: the repair's field keeps the name as sent,
+    NUL shown as U+FFFD, and the message is answered (found by the frame fuzzer)."""
+    admin = (await api.register())["access"]
+    async with raw_charger("CP-NUL") as cp:
+        answer = await cp.call([2, "h1", "Heartbeat", {"a\u0000b": {"c": 1}}])
+        assert answer[0] == 3 and "currentTime" in answer[2]
+        assert (await cp.call([2, "h2", "Heartbeat", {}]))[0] == 3   # still usable
+    found = by_what((await api.get("/api/chargers/CP-NUL/", token=admin)).body["repairs"])
+    assert found[("Heartbeat", "a\ufffdb", "unknown_property")]["count"] == 1
+    assert ChargerRepair.get(ChargerRepair.charger == "CP-NUL").field == "a\ufffdb"
+
+
 # --- the ledger on a real database file ----------------------------------------------------------
 
 @pytest.fixture

@@ -409,7 +409,7 @@ def format_path(path: Iterable[str | int]) -> str:
             out += f"[{part}]"
         else:
             out += ("." if out else "") + part[:40]
-    return out
+    return storable(out)   # property names come from the charger and may hold NUL
 
 
 def example(value: Any) -> str:
