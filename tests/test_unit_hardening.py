@@ -34,6 +34,14 @@ from evedge.installer.units import HARDENING
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 BINARY = os.environ.get("EVEDGE_FROZEN_BINARY", "")
 BOOT_TIMEOUT = 240
+# The checks run from this checkout and its virtualenv, bound read-only into the container:
+# the container's /tmp is its own, and a clone (CI's, say) may live there.
+REPO = "/evedge-check/repo"
+IN_VENV = sys.prefix != sys.base_prefix
+PYTHON = (f"/evedge-check/venv/bin/{pathlib.Path(sys.executable).name}" if IN_VENV
+          else sys.executable)
+BINDS = [f"--bind-ro={ROOT}:{REPO}", *([f"--bind-ro={sys.prefix}:/evedge-check/venv"]
+                                       if IN_VENV else [])]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(BOOT_TIMEOUT + 60)]
 
@@ -84,7 +92,7 @@ def _write_check_units(merged: pathlib.Path, deb: pathlib.Path) -> None:
     (merged / "evedge-check").mkdir()
     shutil.copy(BINARY, merged / "evedge-check/evedge")
     shutil.copy(deb, merged / "evedge-check" / deb.name)
-    fields = {"root": ROOT, "python": sys.executable, "binary": "/evedge-check/evedge",
+    fields = {"root": REPO, "python": PYTHON, "binary": "/evedge-check/evedge",
               "deb": f"--deb /evedge-check/{deb.name}", "timeout": BOOT_TIMEOUT}
     for name, text in CHECK_UNITS.items():
         (merged / "etc/systemd/system" / name).write_text(text.format(**fields))
@@ -124,7 +132,7 @@ def _boot(merged: pathlib.Path, deb: pathlib.Path, base: pathlib.Path) -> dict:
     with open(console, "wb") as out:
         boot = subprocess.run(
             ["systemd-nspawn", "--directory", str(merged), "--quiet", "--register=no",
-             "--link-journal=no", "--keep-unit", "--private-network",
+             "--link-journal=no", "--keep-unit", "--private-network", *BINDS,
              f"--machine=evedge-check-{os.getpid()}", "--boot", "--",
              "systemd.unit=evedge-check.target"],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
