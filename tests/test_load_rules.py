@@ -101,6 +101,45 @@ def test_the_maximum_profile_rises_with_its_chargers_sessions_not_before():
     assert pacer.slots[b].granted == 20.0 and pacer.slots[pacing.max_key("B")].granted == 20.0
 
 
+def test_a_maximum_lowered_moments_ago_is_no_room_for_the_next_session():
+    """B's session ended and its maximum went from 8 A to 0; a new session starts on B
+    within the reaction time. The maximum's old 8 A was the ended car's: raising it back
+    needs room like any increase (it went out unchecked, and the new car drew 8 A that
+    nothing counted: the end-to-end test's overshoot)."""
+    pacer = pacing.Pacer(reaction_time=2.5, increase_interval=0.0)
+    a, b, cap = pacing.tx_key("A", 1, 1), pacing.tx_key("B", 1, 2), pacing.max_key("B")
+    pacer.slots[a] = slot("A", 1, target=32.0, accepted=32.0)   # f1 (32 A) is full
+    pacer.slots[cap] = pacing.Slot("B", 0, None, accepted=8.0, resend=False)
+    pacer.slots[cap].target = 0.0
+    pacer.slots[cap].sending(0.0)
+    pacer.slots[cap].answered("Accepted", 10.0, pacer.reaction_time)
+    assert pacer.slots[cap].ceiling(11.0) == 8.0   # settling
+    pacer.slots[b] = slot("B", 2, target=8.0, initial=0.0)      # started at 11.0
+    pacer.slots[cap].target = 8.0
+    ready, _ = pacer.release(11.0, capacity_for({a: "A", b: "B"}), ["A", "B"])
+    assert ready == set()
+    assert pacer.slots[cap].granted is None and pacer.slots[b].granted is None
+
+
+def test_a_session_without_a_limit_of_its_own_counts_what_its_maximum_lets_through():
+    """B's session has no accepted TxProfile; its charger's maximum was raised to 8 A.
+    B's car may draw 8 A, so A cannot take more than 24 A of f1's 32."""
+    pacer = pacing.Pacer(reaction_time=0.0, increase_interval=0.0)
+    a, b, cap = pacing.tx_key("A", 1, 1), pacing.tx_key("B", 1, 2), pacing.max_key("B")
+    pacer.slots[a] = slot("A", 1, target=30.0, accepted=20.0)
+    pacer.slots[b] = slot("B", 2, target=8.0, initial=0.0)
+    pacer.slots[b].hardware = 32.0
+    pacer.slots[cap] = pacing.Slot("B", 0, None, target=8.0, accepted=8.0, resend=False)
+    assert pacer.draw_ceiling(pacer.slots[b], 0.0) == 8.0
+    capacity = capacity_for({a: "A", b: "B"})
+    pacer.release(0.0, capacity, ["A", "B"])
+    assert pacer.slots[a].granted is None          # 30 + 8 > 32
+    assert pacer.slots[b].granted == 8.0           # already counted: nothing more to fit
+    pacer.slots[a].target = 24.0
+    pacer.release(0.1, capacity, ["A", "B"])
+    assert pacer.slots[a].granted == 24.0
+
+
 def test_an_unanswered_limit_counts_as_applied_until_one_is_accepted():
     s = slot("A", 1, target=20.0, accepted=6.0)
     s.sending(20.0)

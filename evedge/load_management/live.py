@@ -456,7 +456,7 @@ class LoadManager:
     def _answered(self, info: picture.ChargerInfo, key: pacing.SlotKey, slot: pacing.Slot,
                   purpose: str, value: float, status: str) -> None:
         now = self._clock()
-        slot.answered(status, now, self.pacer.reaction_time)
+        slot.answered(status, now, self.pacer.reaction_time, self.pacer.draw_ceiling(slot, now))
         if status == "Accepted":
             self.holding.add(info.charger_id)
             if slot.is_max:
@@ -521,12 +521,14 @@ class LoadManager:
         self._by_transaction[session.transaction_id] = session.key
         info = self._charger(session.charger_id)
         assignment = self.site.assignment(session.charger_id, session.connector_id)
-        initial = assignment.max_current_a if assignment is not None else 32.0
+        hardware = assignment.max_current_a if assignment is not None else 32.0
+        initial = hardware
         if info.max_accepted is not None and info.max_supported:
             initial = min(initial, info.max_accepted)
         key = pacing.tx_key(*session.key)
         self.pacer.slots.setdefault(key, pacing.Slot(
-            session.charger_id, session.connector_id, session.transaction_id, initial=initial))
+            session.charger_id, session.connector_id, session.transaction_id, initial=initial,
+            hardware=hardware))
 
     def _resend(self, charger_id: str) -> None:
         """Everything again (a connect or a boot): limits may be gone, refusals may be over."""

@@ -15,7 +15,9 @@ accepted, what is on its way, and its **ceiling**: the most the car may be drawi
   busy site does not flood its chargers. Increases are considered in service order, so
   the session that waited longest gets freed capacity first.
 * A ChargePointMaxProfile increase goes with its charger's TxProfile increases (or alone
-  when there are none), in the same round of the rate limit.
+  when there are none), in the same round of the rate limit. Raising a maximum is an
+  increase even while a decrease of it settles, and a session the charger has accepted
+  no limit for counts what its maximum lets through (``Pacer.draw_ceiling``).
 
 ``Pacer.release`` grants each slot a value: the worker that sends a slot sends
 ``min(target, granted)``, so a target that grew after the grant (a newer allocation)
@@ -51,6 +53,7 @@ class Slot:
     target: float | None = None         # what the allocation wants; None: nothing to keep
     number_phases: int | None = None
     initial: float = math.inf           # what the car may draw before any accepted limit
+    hardware: float = math.inf          # the most it may draw at all (its assignment)
     accepted: float | None = None       # the limit the charger last accepted
     previous: float = 0.0               # the ceiling before the last accepted decrease ...
     settles_at: float = 0.0             # ... until then (the car's reaction time)
@@ -68,12 +71,15 @@ class Slot:
     def base(self) -> float:
         return self.initial if self.accepted is None else self.accepted
 
+    def held(self) -> float:
+        """The highest limit the charger holds or may hold now (accepted, unanswered,
+        on its way), leaving out the cars' reaction time."""
+        return max(self.base, self.doubt, self.granted or 0.0, self.in_flight or 0.0)
+
     def ceiling(self, now: float) -> float:
         """The most the car (or, for the maximum profile, the charger) may draw now."""
-        values = [self.base, self.doubt, self.granted or 0.0, self.in_flight or 0.0]
-        if now < self.settles_at:
-            values.append(self.previous)
-        return max(values)
+        held = self.held()
+        return max(held, self.previous) if now < self.settles_at else held
 
     def wanted(self) -> bool:
         """Whether the target still has to be sent."""
@@ -82,19 +88,28 @@ class Slot:
         return self.resend or self.accepted is None or abs(self.target - self.accepted) > EPSILON
 
     def is_increase(self, now: float) -> bool:
-        return self.target is not None and self.target > self.ceiling(now) + EPSILON
+        if self.target is None:
+            return False
+        # A lowered maximum profile's reaction time is no room of its own: what the cars may
+        # still draw is counted on their sessions' slots (Pacer.draw_ceiling), and a session
+        # that starts meanwhile draws what the charger allows now. Raising it back is an
+        # increase like any other.
+        reference = self.held() if self.is_max else self.ceiling(now)
+        return self.target > reference + EPSILON
 
     def sending(self, value: float) -> None:
         self.in_flight, self.granted = value, None
 
-    def answered(self, status: str, now: float, reaction_time: float) -> None:
-        """The charger answered the limit in flight with ``status``."""
+    def answered(self, status: str, now: float, reaction_time: float,
+                 before: float | None = None) -> None:
+        """The charger answered the limit in flight with ``status``; ``before`` is the
+        most the car may have been drawing (default: this slot's ceiling)."""
         value, self.in_flight = self.in_flight, None
         self.status = status
         if value is None:
             return
         if status == "Accepted":
-            before = self.ceiling(now)
+            before = self.ceiling(now) if before is None else before
             self.accepted, self.doubt, self.resend = value, 0.0, False
             if value < before - EPSILON:
                 self.previous, self.settles_at = before, now + reaction_time
@@ -212,13 +227,26 @@ class Pacer:
             ready.add(charger)
         return min(wakes) if wakes else None
 
+    def draw_ceiling(self, slot: Slot, now: float) -> float:
+        """The most a session's car may draw now. Until the charger accepted a limit of
+        the session's own, its ChargePointMaxProfile is what holds the car: what that
+        lets through now counts, however it rose since the session began (a maximum
+        raised alone let a car draw 8 A its slot did not count)."""
+        ceiling = slot.ceiling(now)
+        if slot.is_max or slot.accepted is not None:
+            return ceiling
+        cap = self.slots.get(max_key(slot.charger_id))
+        if cap is None:
+            return ceiling
+        return max(ceiling, min(slot.hardware, cap.ceiling(now)))
+
     def _usage(self, now: float, capacity: Capacity) -> list[int]:
         used = [0] * len(capacity.rows)
         for key, terms in capacity.terms.items():
             slot = self.slots.get(key)
             if slot is None:
                 continue
-            draw = units(slot.ceiling(now)) * UNIT
+            draw = units(self.draw_ceiling(slot, now)) * UNIT
             for row, coefficient in terms:
                 used[row] += coefficient * draw
         return used
@@ -230,7 +258,7 @@ class Pacer:
         terms = capacity.terms.get(key)
         if terms is None:
             return False  # not steered in this allocation: nothing to raise
-        extra = (units(slot.target) - units(slot.ceiling(now))) * UNIT
+        extra = max(0, units(slot.target) - units(self.draw_ceiling(slot, now))) * UNIT
         if any(used[row] + coefficient * extra > capacity.rows[row] for row, coefficient in terms):
             return False
         for row, coefficient in terms:
