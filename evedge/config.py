@@ -278,8 +278,13 @@ class Config:
         5.0, "Seconds a car takes to follow a lowered limit (IEC 61851-1: 5 s); capacity a "
              "decrease frees is given to others only that long after the charger accepted it.")
     load_current_threshold: float = setting(
-        1.0, "Amperes a measured current (grid meter, or a charger under a metered circuit) "
-             "must move on a phase before load management allocates again.")
+        1.0, "Amperes a measured current (grid meter, a charger under a metered circuit, a "
+             "car drawing less than its limit) must move on a phase before load management "
+             "allocates again.")
+    load_demand_headroom: float = setting(
+        2.0, "Amperes above its measured Current.Import that a car drawing clearly less than "
+             "its limit keeps (its own charger or a full battery holds it); the rest of its "
+             "share goes to the others. 0: every session keeps its full share.")
     load_measured_max_age: float = setting(
         300.0, "Seconds a charger's measured Current.Import counts (for the grid meters' "
                "other loads and for display); older readings are ignored.")
@@ -354,7 +359,8 @@ class Config:
         if not 0 < self.load_debounce <= 1:
             raise ConfigError("load_debounce must be above 0 and at most 1 s (a lowered limit "
                               "waits that long)")
-        for name in ("load_increase_interval", "load_reaction_time", "load_current_threshold"):
+        for name in ("load_increase_interval", "load_reaction_time", "load_current_threshold",
+                     "load_demand_headroom"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must not be negative")
         for name in ("load_measured_max_age", "grid_meter_max_age", "modbus_poll_interval"):

@@ -153,6 +153,46 @@ async def test_sessions_get_their_share_as_tx_profiles_and_the_latest_is_queued(
     assert audited >= 9
 
 
+def current_import(transaction_id: int, amps: float) -> call.MeterValues:
+    return call.MeterValues(connector_id=1, transaction_id=transaction_id, meter_value=[{
+        "timestamp": T0, "sampled_value": [
+            {"value": str(amps), "measurand": "Current.Import", "unit": "A"}]}])
+
+
+async def test_a_car_drawing_less_than_its_share_leaves_the_rest_to_the_others(start_server):
+    """P1's car takes 8 A of its 20: it keeps 8 + load_demand_headroom (2) and P2 gets
+    the rest; once P1's car draws up to that limit, it gets its fair share back."""
+    server = await start_server(**dict(FAST, load_reaction_time=0.0))
+    token = await admin_token(server.api)
+    await put_site(server.api, token, site({"charger_id": "P1"}, {"charger_id": "P2"}))
+    connect = library_chargers(server)
+    async with connect("P1", cls=Profiled) as p1, connect("P2", cls=Profiled) as p2:
+        for cp in (p1, p2):
+            await cp.boot()
+        tx1 = await p1.start_transaction()
+        tx2 = await p2.start_transaction()
+        await p2.wait_for(lambda: p2.limits() == [20.0])
+        await p1.wait_for(lambda: p1.limits()[-1:] == [20.0])
+        assert await until(lambda: _all_accepted(server.api, token, 2))
+
+        await p1.call(current_import(tx1, 8))
+        await p1.wait_for(lambda: p1.limits()[-1] == 10.0)
+        await p2.wait_for(lambda: p2.limits()[-1] == 30.0)
+        body = await until(lambda: _all_accepted(server.api, token, 2))
+        assert session_of(body, "P1")["demand_a"] == 10.0
+        assert session_of(body, "P2")["demand_a"] is None
+        assert session_of(body, "P2")["allocated_a"] == [30.0, 30.0, 30.0]
+
+        await p1.call(current_import(tx1, 9.5))    # what it did, near enough: stays capped
+        await p1.call(current_import(tx1, 10))     # up to its limit: it wants more
+        await p1.wait_for(lambda: p1.limits()[-1] == 20.0)
+        await p2.wait_for(lambda: p2.limits()[-1] == 20.0)
+        assert p1.limits().count(10.0) == 1
+        body = await allocation(server.api, token)
+        assert session_of(body, "P1")["demand_a"] is None
+        assert session_of(body, "P2")["transaction_id"] == tx2
+
+
 async def _all_accepted(api, token, count):
     body = await allocation(api, token)
     sessions = body["sessions"]

@@ -186,6 +186,36 @@ def usage(pacer, capacity, now) -> list[int]:
     return used
 
 
+# --- what a car takes -------------------------------------------------------------------------
+
+def measured(amps, at: float = 100.0, changed: float = 90.0) -> picture.SessionInfo:
+    info = picture.SessionInfo("A", 1, 1, "T", 0.0, measured_a=amps, measured_at=at)
+    info.limit_changed_at = changed
+    return info
+
+
+@pytest.mark.parametrize("amps, limit, at, changed, expected", [
+    (8.0, 20.0, 100.0, 90.0, 10.0),             # clearly less: reading + headroom
+    ([8.0, 11.5, None], 20.0, 100.0, 90.0, 13.5),  # the highest phase counts
+    (9.5, 10.0, 100.0, 90.0, None),             # near its limit (over limit - headroom/2)
+    (9.0, 10.0, 100.0, 90.0, 11.0),             # capped at 11 and drawing 9: stays capped
+    (8.0, 20.0, 100.0, 97.0, None),             # read before the car followed (5 s)
+    (8.0, 20.0, 100.0 - 301, 0.0, None),        # stale (300 s)
+    (8.0, None, 100.0, 90.0, None),             # no accepted limit: nothing to compare
+    (None, 20.0, 100.0, 90.0, None),
+    (0.0, 20.0, 100.0, 90.0, 2.0),              # a full battery: below the minimum, kept there
+])
+def test_a_car_takes_what_it_was_measured_drawing_plus_headroom(
+        amps, limit, at, changed, expected):
+    found = picture.car_demand(measured(amps, at, changed), limit, headroom=2.0, settle=5.0,
+                               max_age=300.0, now=100.0)
+    assert found == expected
+
+
+def test_no_headroom_means_every_car_keeps_its_share():
+    assert picture.car_demand(measured(8.0), 20.0, 0.0, 5.0, 300.0, 100.0) is None
+
+
 # --- which loads are fixed ---------------------------------------------------------------------
 
 def session(charger: str, connector: int = 1, tx: int = 1, tag: str = "T") -> picture.SessionInfo:

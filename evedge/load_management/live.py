@@ -76,6 +76,7 @@ class LoadManager:
         self.computed_at: float | None = None
         self.holding: set[str] = set()      # chargers that accepted a profile of ours
         self._used_ours: dict[str, Vector] = {}
+        self._demands: dict[picture.SessionKey, float | None] = {}  # of the last allocation
         self._capacity = pacing.Capacity([], {})
         self._timer: asyncio.TimerHandle | None = None
         self._wake: asyncio.TimerHandle | None = None
@@ -213,6 +214,8 @@ class LoadManager:
         session = self.sessions.get(key) if key else None
         if session is not None:
             session.measured_a, session.measured_at = current, now
+            if self._demand_moved(session.key, now):
+                self._touch()
         if self.site.grid_meters and self._ours_moved(now):
             self._touch()
         self._announce_soon()
@@ -268,6 +271,20 @@ class LoadManager:
                     total[phase] += draw[phase]
         return {key: (value[0], value[1], value[2]) for key, value in totals.items()}
 
+    def demand_of(self, key: picture.SessionKey) -> float | None:
+        """What the last allocation took the session's car to take at most (its
+        measurements), or None: its whole share."""
+        return self._demands.get(key)
+
+    def _demand_moved(self, key: picture.SessionKey, now: float) -> bool:
+        """Whether a reading changes what the session's car takes enough to allocate
+        again (it began or stopped drawing less than it may, or moved by more than
+        ``load_current_threshold``)."""
+        before, after = self._demands.get(key), self._car_demand(key, now)
+        if before is None or after is None:
+            return (before is None) != (after is None)
+        return abs(after - before) > self.config.load_current_threshold
+
     def _ours_moved(self, now: float) -> bool:
         threshold = self.config.load_current_threshold
         ours = self.ours_per_circuit(now)
@@ -314,7 +331,8 @@ class LoadManager:
             mono = self._clock()
             self.inputs = picture.allocation_inputs(
                 self.site, self.chargers, self.sessions, lambda key: self._last_limit(key, mono),
-                self._refused_session)
+                self._refused_session, lambda key: self._car_demand(key, now))
+            self._demands = {s.key: s.demand_a for s in self.inputs.sessions}
             self.allocation = allocate(self.site, self.inputs.sessions, self.inputs.fixed,
                                        self._other_loads(now))
             self._set_targets(self.allocation, self.inputs)
@@ -329,6 +347,17 @@ class LoadManager:
         if slot is None or (slot.accepted is None and not slot.doubt):
             return None
         return slot.ceiling(now) if slot.accepted is not None else max(slot.doubt, 0.0)
+
+    def _car_demand(self, key: picture.SessionKey, now: float) -> float | None:
+        """What the session's car takes at most by its measurements (picture.car_demand),
+        from the limit its charger last accepted for it."""
+        session = self.sessions.get(key)
+        slot = self.pacer.slots.get(pacing.tx_key(*key))
+        if session is None or slot is None:
+            return None
+        config = self.config
+        return picture.car_demand(session, slot.accepted, config.load_demand_headroom,
+                                  config.load_reaction_time, config.load_measured_max_age, now)
 
     def _refused_session(self, key: picture.SessionKey) -> bool:
         slot = self.pacer.slots.get(pacing.tx_key(*key))
@@ -463,6 +492,9 @@ class LoadManager:
                 info.max_accepted = value
             elif purpose == picture.TX_PROFILE:
                 info.tx_accepted = True
+            session = None if slot.is_max else self.sessions.get(key[1:])
+            if session is not None:  # readings before the car followed it tell nothing
+                session.limit_changed_at = time.time()
             if slot.settles_at >= now:  # a decrease: increases may wait for it to settle
                 self._wake_at(slot.settles_at)
         elif status in REFUSED:

@@ -42,6 +42,7 @@ class SessionInfo:
     started_at: float             # epoch seconds evedge received the start: queue order
     measured_a: float | list | None = None  # the charger's Current.Import (meter event)
     measured_at: float = 0.0
+    limit_changed_at: float = 0.0  # epoch seconds its charger last accepted a new limit
 
     @property
     def key(self) -> SessionKey:
@@ -92,11 +93,14 @@ class Inputs:
 def allocation_inputs(site: SiteModel, chargers: dict[str, ChargerInfo],
                       sessions: dict[SessionKey, SessionInfo],
                       accepted: Callable[[SessionKey], float | None],
-                      refused: Callable[[SessionKey], bool] = lambda key: False) -> Inputs:
+                      refused: Callable[[SessionKey], bool] = lambda key: False,
+                      demand: Callable[[SessionKey], float | None] = lambda key: None
+                      ) -> Inputs:
     """The allocator's sessions and fixed loads under the rules of the module docstring;
     ``accepted(key)`` is the limit last accepted for a session (or None), ``refused(key)``
     whether the charger refused the session's last profile (it is then counted at its
-    last accepted limit, like a faulted one)."""
+    last accepted limit, like a faulted one), ``demand(key)`` what a steered session's
+    car takes at most (``car_demand``), or None."""
     inputs = Inputs([], [], set())
     by_charger: dict[str, list[SessionInfo]] = {}
     for session in sessions.values():
@@ -104,13 +108,15 @@ def allocation_inputs(site: SiteModel, chargers: dict[str, ChargerInfo],
     managed = {assignment.charger_id for assignment in site.chargers}
     for charger_id in sorted(managed | set(by_charger)):
         info = chargers.get(charger_id) or ChargerInfo(charger_id)
-        _charger_inputs(site, info, by_charger.get(charger_id, []), accepted, refused, inputs)
+        _charger_inputs(site, info, by_charger.get(charger_id, []), accepted, refused, demand,
+                        inputs)
     return inputs
 
 
 def _charger_inputs(site: SiteModel, info: ChargerInfo, sessions: list[SessionInfo],
                     accepted: Callable[[SessionKey], float | None],
-                    refused: Callable[[SessionKey], bool], inputs: Inputs) -> None:
+                    refused: Callable[[SessionKey], bool],
+                    demand: Callable[[SessionKey], float | None], inputs: Inputs) -> None:
     pieces: list[tuple[int, ChargerAssignment, float]] = []
     for session in sessions:
         assignment = site.assignment(session.charger_id, session.connector_id)
@@ -118,7 +124,7 @@ def _charger_inputs(site: SiteModel, info: ChargerInfo, sessions: list[SessionIn
         if reason is None and refused(session.key):
             reason = "refused"
         if assignment is None or reason is None:
-            inputs.sessions.append(_demand(site, session, assignment))
+            inputs.sessions.append(_demand(site, session, assignment, demand(session.key)))
             if assignment is not None:
                 inputs.steered.add(session.key)
             continue
@@ -147,11 +153,36 @@ def _fixed_reason(info: ChargerInfo, connector_id: int) -> str | None:
     return info.state()
 
 
-def _demand(site: SiteModel, session: SessionInfo,
-            assignment: ChargerAssignment | None) -> SessionDemand:
+def _demand(site: SiteModel, session: SessionInfo, assignment: ChargerAssignment | None,
+            demand_a: float | None) -> SessionDemand:
     priority = 0 if assignment is None else site.session_priority(assignment, session.id_tag)
     return SessionDemand(session.charger_id, session.connector_id, session.transaction_id,
-                         priority, (session.started_at, session.transaction_id))
+                         priority, (session.started_at, session.transaction_id), demand_a)
+
+
+def car_demand(session: SessionInfo, limit: float | None, headroom: float,
+               settle: float, max_age: float, now: float) -> float | None:
+    """What a car takes at most, when its measurements show that it draws clearly less
+    than it may: its highest phase current plus ``headroom``; None (it takes its whole
+    share) otherwise.
+
+    Only a reading taken ``settle`` seconds (the cars' reaction time) after the charger
+    accepted the session's current ``limit`` counts, and while fresh. A car drawing more
+    than ``limit - headroom / 2`` is taken to want more: the half headroom is the
+    hysteresis that keeps a car capped at reading + headroom capped while it draws what
+    it did (a cap would otherwise be lifted and set again at every reading).
+    """
+    if headroom <= 0 or limit is None or session.measured_a is None:
+        return None
+    if now - session.measured_at > max_age \
+            or session.measured_at < session.limit_changed_at + settle:
+        return None
+    values = session.measured_a if isinstance(session.measured_a, list) \
+        else [session.measured_a]
+    drawn = max((value for value in values if value is not None), default=None)
+    if drawn is None or drawn > limit - headroom / 2:
+        return None
+    return round(max(drawn, 0.0) + headroom, 1)
 
 
 def charger_connectors(site: SiteModel, info: ChargerInfo, busy: set[int]) -> list[int]:

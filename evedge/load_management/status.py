@@ -70,7 +70,8 @@ class Snapshot:
             extras[entry.key] = {
                 "measured_a": None if session is None else self.session_measured(session),
                 "profile_status": self._profile_status(entry.key),
-                "priority": entry.priority, "fixed": False}
+                "priority": entry.priority, "fixed": False,
+                "demand_a": self.manager.demand_of(entry.key)}
         circuits = {circuit.id: {"measured_a": self.circuit_measured(circuit.id),
                                  "grid_meter": self.manager.readings.describe(
                                      self.site, circuit.id, self.now)}

@@ -179,7 +179,7 @@ ALLOCATED_SESSION = obj(
     charger_id=STR, connector_id=INT, transaction_id=INT, circuit=STR,
     state=enum("charging", "queued"), allocated_a=VECTOR, measured_a=nullable(VECTOR),
     profile_status=nullable(STR), priority=INT, fixed=BOOL, fixed_reason=STR,
-    hypothetical=BOOL)
+    hypothetical=BOOL, demand_a=nullable(NUM))
 UNMANAGED = obj(charger_id=STR, connector_id=nullable(INT), transaction_id=nullable(INT))
 WHAT_IF = obj(circuits=array(ref("AllocatedCircuit")), sessions=array(ref("AllocatedSession")),
               unmanaged=array(UNMANAGED))

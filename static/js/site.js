@@ -67,7 +67,8 @@ function sessionsTable(sessions, empty) {
     { label: "Circuit", value: (s) => s.circuit },
     { label: "State", value: (s) => badge(s.state, s.state === "charging" ? "ok" : "warn") },
     { label: "Allocated (A)", value: (s) => phases(s.allocated_a), num: true },
-    { label: "Measured (A)", value: (s) => phases(s.measured_a), num: true },
+    { label: "Measured (A)", value: (s) => [phases(s.measured_a),
+      s.demand_a != null ? badge(`car takes ≤ ${s.demand_a} A`, "info") : ""], num: true },
     { label: "Profile", value: (s) => [statusBadge(s.profile_status),
       s.fixed ? badge(`fixed: ${s.fixed_reason}`, "warn") : ""] },
   ], sessions, { empty, caption: "Sessions" });
