@@ -39,8 +39,9 @@ test-postgres: venv
 bench: venv
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# The binary bundles psycopg2, so that one file serves SQLite and PostgreSQL alike.
 build: venv
-	$(BIN)/pip install --quiet 'pyinstaller>=6.22'
+	$(BIN)/pip install --quiet -e '.[build,postgres]'
 	$(BIN)/pyinstaller --clean --noconfirm --distpath dist --workpath build/work build/pyinstaller.spec
 
 # The Debian package from the one-file binary (dpkg-deb, no internet): dist/evedge_<v>_<arch>.deb

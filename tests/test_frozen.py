@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import pathlib
+import shutil
 import signal
 import subprocess
 
@@ -126,3 +128,54 @@ async def test_frozen_server_serves_firmware_and_receives_diagnostics_by_ftp(tmp
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.skipif(not list(pathlib.Path("/usr/lib/postgresql").glob("*/bin/initdb")),
+                    reason="PostgreSQL's server binaries are not installed")
+async def test_frozen_server_runs_on_postgresql(tmp_path):
+    """The one file also serves PostgreSQL (psycopg2 is in the bundle): a throwaway server
+    from tests/with_postgres.sh, the binary migrates it, makes an account and serves."""
+    port = free_port()
+    script = (f'"{BINARY}" createuser --database-url "$EVEDGE_TEST_POSTGRES" '
+              f'--data-dir "{tmp_path}" --username admin --password correct-horse-9 && '
+              f'exec "{BINARY}" serve --host 127.0.0.1 --port {port} --data-dir "{tmp_path}" '
+              '--database-url "$EVEDGE_TEST_POSTGRES"')
+    wrapper = str(pathlib.Path(__file__).with_name("with_postgres.sh"))
+    proc = await asyncio.create_subprocess_exec(
+        wrapper, shutil.which("sh"), "-c", script,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        while b"listening on" not in (line := await asyncio.wait_for(proc.stdout.readline(), 90)):
+            assert line, "the binary exited before listening"
+        async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-FROZEN-PG",
+                                      subprotocols=["ocpp1.6"]) as ws:
+            await ws.send(json.dumps([2, "1", "BootNotification",
+                                      {"chargePointVendor": "V", "chargePointModel": "M"}]))
+            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert reply[0] == 3 and reply[2]["status"] == "Accepted"
+        client = tornado.httpclient.AsyncHTTPClient()
+        base = f"http://127.0.0.1:{port}"
+        login = await client.fetch(base + "/api/auth/login/", method="POST",
+                                   headers={"Content-Type": "application/json"},
+                                   body=json.dumps({"username": "admin",
+                                                    "password": "correct-horse-9"}))
+        token = json.loads(login.body)["access"]
+        rows = json.loads((await client.fetch(
+            base + "/api/chargers/", headers={"Authorization": f"Bearer {token}"})).body)
+        assert [row["id"] for row in rows] == ["CP-FROZEN-PG"]
+        assert not list(tmp_path.glob("*.db")), "it used SQLite, not the database_url"
+    finally:
+        # The binary is the wrapper's child: SIGTERM reaches it through sh's exec, and the
+        # wrapper then stops PostgreSQL.
+        for child in _children(proc.pid):
+            os.kill(child, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 30)
+        except asyncio.TimeoutError:
+            proc.kill()
+            await proc.wait()
+
+
+def _children(pid: int) -> list[int]:
+    found = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+    return [int(text) for text in found.stdout.split()]
