@@ -31,6 +31,24 @@ pytestmark = [
 ]
 
 
+async def listening(proc: asyncio.subprocess.Process, timeout: float) -> None:
+    """Until the binary says it listens; it exiting first fails the test."""
+    while True:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        assert line, "the binary exited before listening"
+        if b"listening on" in line:
+            return
+
+
+async def boot(port: int, charger_id: str) -> None:
+    async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/{charger_id}",
+                                  subprotocols=["ocpp1.6"]) as ws:
+        await ws.send(json.dumps([2, "1", "BootNotification",
+                                  {"chargePointVendor": "V", "chargePointModel": "M"}]))
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        assert reply[0] == 3 and reply[2]["status"] == "Accepted"
+
+
 def test_selftest_passes():
     result = subprocess.run([BINARY, "selftest"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -43,14 +61,8 @@ async def test_frozen_server_serves_ocpp_api_and_dashboard(tmp_path):
         BINARY, "serve", "--host", "127.0.0.1", "--port", str(port), "--data-dir",
         str(tmp_path), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
-        while b"listening on" not in (line := await asyncio.wait_for(proc.stdout.readline(), 60)):
-            assert line, "the binary exited before listening"
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-FROZEN",
-                                      subprotocols=["ocpp1.6"]) as ws:
-            await ws.send(json.dumps([2, "1", "BootNotification",
-                                      {"chargePointVendor": "V", "chargePointModel": "M"}]))
-            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            assert reply[0] == 3 and reply[2]["status"] == "Accepted"
+        await listening(proc, 60)
+        await boot(port, "CP-FROZEN")
         client = tornado.httpclient.AsyncHTTPClient()
         base = f"http://127.0.0.1:{port}"
         page = await client.fetch(base + "/ui/")
@@ -107,8 +119,7 @@ async def test_frozen_server_serves_firmware_and_receives_diagnostics_by_ftp(tmp
         return fetched.getvalue(), answer
 
     try:
-        while b"listening on" not in (line := await asyncio.wait_for(proc.stdout.readline(), 60)):
-            assert line, "the binary exited before listening"
+        await listening(proc, 60)
         token = (await call("POST", "/api/auth/login/", body={
             "username": "admin", "password": "admin-pass-1"}))["access"]
         await call("POST", "/api/chargers/", token, {"id": "CP-FROZEN"})
@@ -145,14 +156,8 @@ async def test_frozen_server_runs_on_postgresql(tmp_path):
         wrapper, shutil.which("sh"), "-c", script,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
     try:
-        while b"listening on" not in (line := await asyncio.wait_for(proc.stdout.readline(), 90)):
-            assert line, "the binary exited before listening"
-        async with websockets.connect(f"ws://127.0.0.1:{port}/ocpp/CP-FROZEN-PG",
-                                      subprotocols=["ocpp1.6"]) as ws:
-            await ws.send(json.dumps([2, "1", "BootNotification",
-                                      {"chargePointVendor": "V", "chargePointModel": "M"}]))
-            reply = json.loads(await asyncio.wait_for(ws.recv(), 10))
-            assert reply[0] == 3 and reply[2]["status"] == "Accepted"
+        await listening(proc, 90)
+        await boot(port, "CP-FROZEN-PG")
         client = tornado.httpclient.AsyncHTTPClient()
         base = f"http://127.0.0.1:{port}"
         login = await client.fetch(base + "/api/auth/login/", method="POST",
