@@ -34,15 +34,13 @@ import asyncio
 import collections
 import json
 import math
-import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import websockets
 
-from login_flood import ACCOUNTS, ATTACKER, BOOT, HONEST, ROOT, Server
+from login_flood import ACCOUNTS, ATTACKER, BOOT, HONEST, Server, parser_for, run_phases
 
 TIMEOUT = 15.0
 METER_VALUES = {"connectorId": 1, "meterValue": [{
@@ -259,26 +257,9 @@ async def phase(opts: argparse.Namespace, name: str) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--evedge-root", type=Path, default=ROOT)
-    parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds per attack")
-    parser.add_argument("--quiet", type=float, default=5.0, help="seconds of the baseline")
+    parser = parser_for(__doc__, 20.0, "quiet,slowloris,charger-flood,slow-bodies")
     parser.add_argument("--sockets", type=int, default=256, help="slowloris connections")
-    parser.add_argument("--server-cpu", type=int, default=0)
-    parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--phases", default="quiet,slowloris,charger-flood,slow-bodies")
-    parser.add_argument("--out", type=Path, help="write the results as JSON here too")
-    opts = parser.parse_args()
-    opts.evedge_root = opts.evedge_root.resolve()
-    if opts.client_cpu >= 0:
-        os.sched_setaffinity(0, {opts.client_cpu})
-    results = [asyncio.run(phase(opts, name)) for name in opts.phases.split(",")]
-    for result in results:
-        print(json.dumps(result))
-    if opts.out:
-        opts.out.write_text(json.dumps({"evedge_root": str(opts.evedge_root),
-                                        "results": results}, indent=1) + "\n")
+    run_phases(parser.parse_args(), phase)
 
 
 if __name__ == "__main__":

@@ -199,28 +199,38 @@ async def phase(opts: argparse.Namespace, name: str) -> dict:
             "boot_notification": summary(boots)}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parser_for(doc: str, duration: float, phases: str) -> argparse.ArgumentParser:
+    """The options every phase script of this kind has (hostile_network.py too)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--evedge-root", type=Path, default=ROOT)
     parser.add_argument("--python", default=sys.executable)
-    parser.add_argument("--duration", type=float, default=15.0, help="seconds per flood")
+    parser.add_argument("--duration", type=float, default=duration, help="seconds per attack")
     parser.add_argument("--quiet", type=float, default=5.0, help="seconds of the baseline")
-    parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--server-cpu", type=int, default=0)
     parser.add_argument("--client-cpu", type=int, default=1)
-    parser.add_argument("--phases", default="quiet,one-username,many-usernames")
+    parser.add_argument("--phases", default=phases)
     parser.add_argument("--out", type=Path, help="write the results as JSON here too")
-    opts = parser.parse_args()
+    return parser
+
+
+def run_phases(opts: argparse.Namespace, phase_of, **extra) -> None:
+    """Each phase on a fresh server, one JSON line each; ``--out`` gets them all."""
     opts.evedge_root = opts.evedge_root.resolve()
     if opts.client_cpu >= 0:
         os.sched_setaffinity(0, {opts.client_cpu})
-    results = [asyncio.run(phase(opts, name)) for name in opts.phases.split(",")]
+    results = [asyncio.run(phase_of(opts, name)) for name in opts.phases.split(",")]
     for result in results:
         print(json.dumps(result))
     if opts.out:
-        opts.out.write_text(json.dumps({"evedge_root": str(opts.evedge_root),
-                                        "concurrency": opts.concurrency,
+        opts.out.write_text(json.dumps({"evedge_root": str(opts.evedge_root), **extra,
                                         "results": results}, indent=1) + "\n")
+
+
+def main() -> None:
+    parser = parser_for(__doc__, 15.0, "quiet,one-username,many-usernames")
+    parser.add_argument("--concurrency", type=int, default=50)
+    opts = parser.parse_args()
+    run_phases(opts, phase, concurrency=opts.concurrency)
 
 
 if __name__ == "__main__":
