@@ -8,6 +8,8 @@ a 4xx naming the field; ids and times at the edge of the valid ones still work.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from urllib.parse import quote
 
 import pytest
@@ -144,3 +146,22 @@ async def test_a_charger_password_over_72_bytes_in_utf8_is_refused(api, token, m
     response = await api.request(method, path, {"id": "CP-PW", "password": "\u00e9" * 40},
                                  token=token)
     assert_refused(response, "password", "72 bytes")
+
+
+@pytest.mark.parametrize("upgrade", [b"", b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                                     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                                     b"Sec-WebSocket-Version: 13\r\n"])
+async def test_a_charger_id_that_is_no_text_is_a_400_without_a_traceback(server, caplog,
+                                                                         upgrade):
+    """%ED%A0%80 is a lone surrogate in UTF-8: Tornado refuses to decode the path
+    argument, and the socket handler's refusal log line must not assume it has one
+    (the REST fuzzer found an error in the exception logger)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"GET /ocpp/%ED%A0%80 HTTP/1.1\r\nHost: 127.0.0.1\r\n" + upgrade
+                     + b"\r\n")
+        status = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    assert status.split()[1] == b"400", status
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

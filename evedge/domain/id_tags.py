@@ -70,11 +70,15 @@ def _clean_parent(value: Any) -> str | None:
     return None if value is None else clean_id_tag(value, "parent_id_tag")
 
 
+MAX_ACTIVE_LIMIT = 100_000   # more is no limit (null); the column is a 64-bit integer
+
+
 def _clean_max_active(value: Any) -> int | None:
     if value is None:
         return None
-    if type(value) is not int or value < 1:
-        raise BadRequest("max_active_transactions must be an integer >= 1, or null for no limit",
+    if type(value) is not int or not 1 <= value <= MAX_ACTIVE_LIMIT:
+        raise BadRequest(f"max_active_transactions must be an integer from 1 to "
+                         f"{MAX_ACTIVE_LIMIT}, or null for no limit",
                          field="max_active_transactions")
     return value
 

@@ -134,8 +134,12 @@ class OcppSocketHandler(tornado.websocket.WebSocketHandler):
         if not isinstance(value, tornado.web.HTTPError):
             super().log_exception(typ, value, tb)
         elif value.status_code not in LOGGED_BY_THE_REGISTRY:
+            # No path_args when Tornado could not decode the id (invalid UTF-8, a lone
+            # surrogate): the raw path then, cut short, since it comes from outside.
+            args = getattr(self, "path_args", None)
+            charger = args[0] if args else ascii(self.request.path[:80])
             log.log(logging.DEBUG if value.status_code == 429 else logging.INFO,
-                    "charger=%s refused from %s (%d): %s", self.path_args[0],
+                    "charger=%s refused from %s (%d): %s", charger,
                     self.request.remote_ip, value.status_code, value.log_message)
 
     def select_subprotocol(self, subprotocols: list[str]) -> str | None:

@@ -145,7 +145,7 @@ CHARGER_DETAIL = extend(
 
 TAG_FIELDS = dict(
     status=TAG_STATUS, expiry_date=nullable(TIME), parent_id_tag=nullable(STR),
-    max_active_transactions=nullable({"type": "integer", "minimum": 1}),
+    max_active_transactions=nullable({"type": "integer", "minimum": 1, "maximum": 100_000}),
     note={"type": "string", "maxLength": 200})
 ID_TAG = {"type": "string", "minLength": 1, "maxLength": 20}
 
