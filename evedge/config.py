@@ -22,6 +22,8 @@ ENV_PREFIX = "EVEDGE_"
 MIN_BCRYPT_ROUNDS, MAX_BCRYPT_ROUNDS = 10, 16
 MIN_JWT_SECRET_BYTES = 32  # HS256's key should be as long as its hash (RFC 7518 §3.2)
 MIN_METRICS_TOKEN_CHARS = 16  # 16 random characters are out of any online guessing's reach
+# Largest request body held in memory (the HTTP server's max_buffer_size, server.py).
+MAX_BUFFERED_BODY_BYTES = 4 * 1024 * 1024
 _TOKEN = re.compile(r"[\x21-\x7e]+")  # what an Authorization header carries as it is
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
 _HOST_NAME = re.compile(rf"(?:{_LABEL}\.)*{_LABEL}")
@@ -247,6 +249,11 @@ class Config:
     )
     max_json_body_bytes: int = setting(
         64 * 1024, "Largest JSON request body the API reads, in bytes (larger: 413).")
+    max_site_model_bytes: int = setting(
+        1024 * 1024, "Largest site model PUT /api/site/ reads, in bytes (larger: 413; at most "
+        "4 MiB). Read only once the caller is known to be an admin, so it may exceed "
+        "max_json_body_bytes. 1 MiB holds about 6,000 chargers with every field written out, "
+        "20,000 with only their id and circuit.")
     tls_cert: str = setting(
         "", "PEM certificate file; with tls_key, serve https/wss (OCPP security profile 2).")
     tls_key: str = setting("", "PEM private key file for tls_cert.")
@@ -343,6 +350,9 @@ class Config:
         self._check_ciphers()
         if self.max_json_body_bytes < 1024:
             raise ConfigError("max_json_body_bytes must be at least 1024")
+        if not 1024 <= self.max_site_model_bytes <= MAX_BUFFERED_BODY_BYTES:
+            raise ConfigError("max_site_model_bytes must be from 1024 to "
+                              f"{MAX_BUFFERED_BODY_BYTES} (4 MiB)")
         for name in self.allowed_host_names:
             if name != "*" and not _HOST_NAME.fullmatch(name.removeprefix(".")):
                 raise ConfigError(f"allowed_hosts: {name!r} is not a host name "

@@ -10,7 +10,7 @@ import socket
 import ssl
 import sys
 
-from .config import Config
+from .config import MAX_BUFFERED_BODY_BYTES, Config
 from .insecure import config_checks, state_checks, warn_insecure
 from .metric_collectors import GateCollector
 from .services import Services, build_services
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 # uploads stream to disk and set their own limit (and body timeout) per request
 # (web/files.py). How many such bodies may be in flight at once is capped too
 # (max_buffered_bodies, web/connection_gate.py).
-MAX_BUFFER_SIZE = 4 * 1024 * 1024
+MAX_BUFFER_SIZE = MAX_BUFFERED_BODY_BYTES
 
 
 def tune_garbage_collector() -> None:

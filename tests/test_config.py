@@ -90,6 +90,8 @@ def test_config_is_frozen():
     (("--allowed-hosts", "http://box"), {}, "allowed_hosts"),
     (("--allowed-hosts", "box:8000"), {}, "allowed_hosts"),
     (("--max-json-body-bytes", "10"), {}, "max_json_body_bytes"),
+    (("--max-site-model-bytes", str(4 * 1024 * 1024 + 1)), {}, "max_site_model_bytes"),
+    (("--max-site-model-bytes", "1000"), {}, "max_site_model_bytes"),
     (("--registration-role", "admin"), {}, "registration_role"),
 ])
 def test_weak_secrets_and_bad_web_settings_are_configuration_errors(argv, env, fragment):

@@ -373,6 +373,68 @@ async def test_the_model_round_trips_and_errors_name_the_field(server, api, toke
         assert refused.status == 400 and refused.body["field"] == field, (wrong, refused.body)
 
 
+def big_site(chargers: int) -> dict:
+    return {"circuits": [{"id": "main", "max_current_a": 400}],
+            "chargers": [{"charger_id": f"DEPOT-{n:05}", "circuit": "main"}
+                         for n in range(chargers)]}
+
+
+async def headers_only_put(port: int, token: str | None, length: int) -> bytes:
+    """A PUT /api/site/ that announces ``length`` bytes and sends none of them: the answer
+    can only come from the headers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    auth = f"Authorization: Bearer {token}\r\n" if token else ""
+    writer.write(f"PUT /api/site/ HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}"
+                 f"Content-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+                 .encode())
+    try:
+        return await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    finally:
+        writer.close()
+
+
+async def test_a_site_model_beyond_the_json_limit_is_read_for_an_admin_only(
+        server, api, tokens):
+    body = big_site(1_600)
+    size = len(json.dumps(body))
+    assert 64 * 1024 < size < 1024 * 1024  # over max_json_body_bytes, within the site's
+    stored = await put_site(api, tokens["admin"], body)
+    assert len(stored["chargers"]) == 1_600
+    assert len((await api.get("/api/site/", token=tokens["viewer"])).body["chargers"]) == 1_600
+    # Strangers and lesser roles are answered from the headers, before the body is read.
+    assert (await headers_only_put(server.port, None, size)).startswith(b"HTTP/1.1 401")
+    assert (await headers_only_put(server.port, tokens["operator"], size)).startswith(
+        b"HTTP/1.1 403")
+    # Other JSON routes keep max_json_body_bytes.
+    oversized = {"circuit": "main", "extra_sessions": 1, "x": body}
+    other = await api.request("POST", "/api/site/what-if/", oversized, token=tokens["viewer"])
+    assert other.status == 413 and "max_json_body_bytes" in other.body["error"]
+
+
+async def test_a_site_model_over_its_own_limit_is_refused_naming_the_setting(start_server):
+    server = await start_server(max_site_model_bytes=4096)
+    token = await admin_token(server.api)
+    body = big_site(100)
+    announced = await server.api.request("PUT", "/api/site/", body, token=token)
+    assert announced.status == 413 and announced.body["limit_bytes"] == 4096
+    assert "max_site_model_bytes" in announced.body["error"]
+    # Chunked, so no Content-Length tells the size in advance.
+    raw = json.dumps(body).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(f"PUT /api/site/ HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+                 f"{token}\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n".encode())
+    for piece in (raw[start:start + 1000] for start in range(0, len(raw), 1000)):
+        writer.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+    writer.write(b"0\r\n\r\n")
+    try:
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 413") and b"max_site_model_bytes" in answer
+    assert (await server.api.get("/api/site/", token=token)).body["chargers"] == []
+
+
 async def test_a_model_file_is_loaded_and_makes_the_api_read_only(start_server, tmp_path):
     path = tmp_path / "site.json"
     path.write_text(json.dumps(site({"charger_id": "F1"}, limit=50)))

@@ -64,6 +64,24 @@ def parameter_names(verb: Callable[..., Any]) -> list[str]:
             if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
 
 
+def parse_json_object(raw: bytes, limit: int, setting: str) -> dict[str, Any]:
+    """A request body as a JSON object, or the 4xx that says why not (413 over ``limit``,
+    the size the setting named ``setting`` allows)."""
+    if len(raw) > limit:  # chunked, so no Content-Length said so before
+        raise errors.PayloadTooLarge(f"the body is larger than {limit} bytes, the limit for "
+                                     f"JSON (setting {setting})", limit_bytes=limit)
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise errors.BadRequest("request body is not valid JSON") from None
+    except RecursionError:  # json's C decoder recurses once per [ or {
+        raise errors.BadRequest("request body is not valid JSON: nested too deeply") \
+            from None
+    if not isinstance(body, dict):
+        raise errors.BadRequest("request body must be a JSON object")
+    return body
+
+
 class ApiHandler(BaseHandler):
     """JSON in, JSON out; errors as ``{"error": ..., "field": ...}``; bearer tokens.
 
@@ -128,20 +146,8 @@ class ApiHandler(BaseHandler):
         if (not self.json_body or self.request.method not in ("POST", "PUT", "PATCH")
                 or not self.request.body):
             return {}
-        limit = self.services.config.max_json_body_bytes
-        if len(self.request.body) > limit:  # chunked, so no Content-Length said so before
-            raise errors.PayloadTooLarge(f"the body is larger than {limit} bytes, the limit for "
-                                         "JSON (setting max_json_body_bytes)", limit_bytes=limit)
-        try:
-            body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
-            raise errors.BadRequest("request body is not valid JSON") from None
-        except RecursionError:  # json's C decoder recurses once per [ or {
-            raise errors.BadRequest("request body is not valid JSON: nested too deeply") \
-                from None
-        if not isinstance(body, dict):
-            raise errors.BadRequest("request body must be a JSON object")
-        return body
+        return parse_json_object(self.request.body, self.services.config.max_json_body_bytes,
+                                 "max_json_body_bytes")
 
     def finish(self, chunk: Any = None) -> Any:
         if self._held is not None:  # Tornado's _execute finishes again after the method

@@ -345,7 +345,8 @@ The REST API of evedge, an OCPP 1.6J Central System, plus the endpoints chargers
   (`x-evedge-role`).
 * Lists page with `?limit=&offset=`.
 * Bodies of POST, PUT, PATCH and DELETE are `application/json` (415 otherwise; file
-  uploads and the CSV import name their types) and at most `max_json_body_bytes` (413).
+  uploads and the CSV import name their types) and at most `max_json_body_bytes` (413;
+  the site model `max_site_model_bytes`).
   A request without a body needs no type.
 * The box answers only Host headers that are an IP address, `localhost`, its own names or
   a name in the setting `allowed_hosts`; any other gets 400 (DNS rebinding).

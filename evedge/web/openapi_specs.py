@@ -553,11 +553,13 @@ SPECS: dict[str, Spec] = {
     # site load management
     "SiteHandler.get": Spec({200: ref("SiteModel")}),
     "SiteHandler.put": Spec(
-        {200: ref("SiteModel")}, SITE_MODEL_BODY, errors=(400, 409),
+        {200: ref("SiteModel")}, SITE_MODEL_BODY, errors=(400, 409, 413),
         note="Answered with the canonical model (every default filled in) once it is stored; "
              "the allocation follows at once. 409 naming `site_model_file` when that setting "
              "names the model. `{\"circuits\": [], \"chargers\": []}` turns load "
-             "management off (the profiles evedge gave are cleared)."),
+             "management off (the profiles evedge gave are cleared). The body may be up to "
+             "`max_site_model_bytes` (1 MiB), larger than other JSON bodies: it is read only "
+             "after the admin's token is checked."),
     "AllocationHandler.get": Spec({200: ref("SiteAllocation")}),
     "WhatIfHandler.post": Spec(
         {200: ref("WhatIf")}, WHAT_IF_BODY, errors=(400, 409),

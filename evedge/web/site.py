@@ -10,18 +10,59 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import tornado.web
+
 from .. import errors
-from ..domain import site_store
+from ..domain import site_store, text_checks
 from ..load_management import ChargerTemplate, grid_meters, parse_site
-from .base import ApiHandler
+from .base import JSON_TYPES, ApiHandler, parse_json_object
 from .pages import PageHandler
 
 WHAT_IF_KEYS = ("circuit", "extra_sessions", "template")
 TEMPLATE_KEYS = tuple(f.name for f in dataclasses.fields(ChargerTemplate))
 
 
+@tornado.web.stream_request_body
 class SiteHandler(ApiHandler):
+    """The site model can outgrow max_json_body_bytes (a depot of 1,500 chargers), a limit
+    judged before anyone is authenticated. This handler streams its body, so the larger
+    max_site_model_bytes applies only once ``prepare`` has seen an admin's token: a
+    stranger's big body is refused (401) before a byte of it is read."""
+
     permissions = {"GET": "viewer", "PUT": "admin"}
+    json_body = False  # read here, after the auth check (request_checks.py skips it)
+    body_types = JSON_TYPES
+    _chunks: list[bytes] | None = None
+    _size = 0
+
+    def prepare(self) -> None:
+        super().prepare()
+        if self.request.method != "PUT":
+            return
+        limit = self.services.config.max_site_model_bytes
+        declared = self.request.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(limit)
+        self._chunks = []
+
+    def data_received(self, chunk: bytes) -> None:
+        if self._chunks is None or self._finished:
+            return  # no PUT, or already answered: nothing is kept
+        self._size += len(chunk)
+        limit = self.services.config.max_site_model_bytes
+        if self._size > limit:  # chunked: no Content-Length announced it
+            self._chunks = None
+            refusal = self._too_large(limit)
+            # Answer at once; Tornado then closes the connection instead of reading on.
+            self.send_error(413, exc_info=(type(refusal), refusal, None))
+            return
+        self._chunks.append(chunk)
+
+    @staticmethod
+    def _too_large(limit: int) -> errors.PayloadTooLarge:
+        return errors.PayloadTooLarge(
+            f"the site model is larger than {limit} bytes (setting max_site_model_bytes)",
+            limit_bytes=limit)
 
     def get(self) -> None:
         """The site model (circuits, chargers, tag priorities, grid meters), every default
@@ -29,11 +70,15 @@ class SiteHandler(ApiHandler):
         self.send_json(self.services.load.site.as_json())
 
     async def put(self) -> None:
-        """Replace the site model: 400 naming the field, 409 when site_model_file names it;
-        answered once stored, and allocated at once."""
+        """Replace the site model: 400 naming the field, 409 when site_model_file names it,
+        413 over max_site_model_bytes; answered once stored, and allocated at once."""
         load = self.services.load
         load.check_editable()
-        site = parse_site(self.body)
+        config = self.services.config
+        body = parse_json_object(b"".join(self._chunks or ()), config.max_site_model_bytes,
+                                 "max_site_model_bytes")
+        text_checks.require_storable_json(body)
+        site = parse_site(body)
         canonical = site.as_json()
         await self.committed(lambda: site_store.save_site_json(canonical))
         load.set_site(site)
