@@ -43,9 +43,9 @@ from frame_strategies import (ANY_ID, ERROR_CODES, KNOWN_TRANSACTION, Frame, fra
 
 CHARGER = "CP-FRAMES"
 READ_BACK_EVERY = 50   # examples between two read-back checks
-# The normal round is derandomized (the same cases every run, so CI is deterministic);
+# The normal round draws the same cases every run (conftest's hypothesis profile);
 # the long fuzz (-m slow) explores new ones every run.
-FUZZ = settings(max_examples=700, deadline=None, derandomize=True, suppress_health_check=[
+FUZZ = settings(max_examples=700, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large,
     HealthCheck.filter_too_much])
 LONG_FUZZ = settings(FUZZ, max_examples=20_000, derandomize=False)

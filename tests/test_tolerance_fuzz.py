@@ -42,9 +42,9 @@ ACTIONS = ["Authorize", "BootNotification", "DataTransfer", "DiagnosticsStatusNo
            "StatusNotification", "StopTransaction"]
 CHARGER = "CP-FUZZ"
 T0 = "2026-11-20T10:00:00Z"
-# The normal round is derandomized (the same cases every run, so CI is deterministic);
+# The normal round draws the same cases every run (conftest's hypothesis profile);
 # the long fuzz (-m slow) explores new ones every run.
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[
+FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[
     HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
 LONG_FUZZ = settings(FUZZ, max_examples=400, derandomize=False)
 
