@@ -13,10 +13,11 @@ checkpoint, and per table and index from SQLite's ``dbstat``.
 ``MeterRetention.sweep`` on a real event loop with the group commit of production
 (2 ms window, synchronous=FULL), while a probe measures how late a 1 ms timer fires
 (the loop's stalls) and a Heartbeat-like callback measures its turnaround. Reports the
-delete rate, the worst and the 99th-percentile stall.
+delete rate, the worst and the 99th-percentile stall. WAL checkpoints run in their own
+thread as in the server (``--checkpoints commit``: in the commits, SQLite's default).
 
     python bench/meter_storage.py size --chargers 20
-    python bench/meter_storage.py sweep --rows 2000000
+    python bench/meter_storage.py sweep --rows 2000000 [--checkpoints commit]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from evedge.config import Config  # noqa: E402
 from evedge.domain.meter_readings import sample_rows  # noqa: E402
 from evedge.retention import MeterRetention  # noqa: E402
 from evedge.storage import sql  # noqa: E402
+from evedge.storage.checkpoints import Checkpointer  # noqa: E402
 from evedge.storage.database import close_database, open_database  # noqa: E402
 from evedge.storage.group_commit import GroupCommit  # noqa: E402
 from evedge.storage.models import database  # noqa: E402
@@ -141,6 +143,11 @@ async def run_sweep(args: argparse.Namespace) -> None:
               " s", file=sys.stderr)
         close_database()
         db = open_fixture(Path(tmp))  # synchronous=FULL, as the server runs
+        checkpointer = None
+        if args.checkpoints == "thread":  # as the server runs
+            checkpointer = Checkpointer(Path(tmp) / "evedge.db").start()
+        else:  # SQLite's default: the commit that takes the WAL past 1,000 pages
+            db.execute_sql("PRAGMA wal_autocheckpoint = 1000")
         committer = GroupCommit(db, window=0.002)
         retention = MeterRetention(committer, days=30)
         stop, lateness = asyncio.Event(), []
@@ -151,6 +158,8 @@ async def run_sweep(args: argparse.Namespace) -> None:
         stop.set()
         await probe
         left = db.execute_sql('SELECT COUNT(*) FROM "meter_sample"').fetchone()[0]
+        if checkpointer is not None:
+            checkpointer.close()
         close_database()
     lateness.sort()
     print(f"deleted {deleted:,} of {old:,} old samples in {took:.1f} s: "
@@ -168,6 +177,9 @@ def main() -> None:
     measure.add_argument("--interval", type=int, default=60, help="seconds between MeterValues")
     sweep = commands.add_parser("sweep", help="retention delete rate and loop stalls")
     sweep.add_argument("--rows", type=int, default=2_000_000)
+    sweep.add_argument("--checkpoints", choices=("thread", "commit"), default="thread",
+                       help="WAL checkpoints in their own thread (the server's way) or in the "
+                            "commit that fills the WAL (SQLite's default, evedge before)")
     args = parser.parse_args()
     if args.command == "size":
         size(args)

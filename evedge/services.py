@@ -35,6 +35,7 @@ from .load_management.live import LoadManager, load_site
 from .metric_collectors import LiveCollector, RetentionCollector, StorageCollector
 from .metrics import Metrics
 from .storage import sql, stats
+from .storage.checkpoints import Checkpointer
 from .storage.database import ReadPool, close_database, open_database
 from .storage.group_commit import GroupCommit
 from .timeutil import utcnow
@@ -60,6 +61,7 @@ class Services:
     load: LoadManager
     ftp: FtpServer | None = None  # with ftp_port set
     repairs: RepairLedger = field(default_factory=RepairLedger)
+    checkpoints: Checkpointer | None = None  # SQLite only
     tasks: list[asyncio.Task] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -81,6 +83,8 @@ class Services:
         self.housekeeping.flush_last_seen()
         self.housekeeping.flush_repairs()
         self.committer.flush()
+        if self.checkpoints is not None:
+            self.checkpoints.close()
         close_database()
 
 
@@ -144,6 +148,8 @@ async def build_services(config: Config) -> Services:
     except Exception:
         close_database()
         raise
+    if not config.database_url:
+        services.checkpoints = Checkpointer(config.database_path).start()
     if config.ftp_port:
         services.ftp = start_ftp(services)
     services.tasks.append(asyncio.create_task(services.housekeeping.every()))

@@ -40,6 +40,9 @@ def open_database(config: Config) -> Database:
                 "foreign_keys": 1,
                 "busy_timeout": 5000,
                 "cache_size": -16000,
+                # Checkpoints run in their own thread, never in a commit on the loop
+                # (checkpoints.py).
+                "wal_autocheckpoint": 0,
             },
             # BEGIN IMMEDIATE: take the write lock up front, no lock-upgrade deadlocks.
             lock_type="IMMEDIATE",
