@@ -72,6 +72,8 @@ class SiteHandler(ApiHandler):
     async def put(self) -> None:
         """Replace the site model: 400 naming the field, 409 when site_model_file names it,
         413 over max_site_model_bytes; answered once stored, and allocated at once."""
+        if self._finished:  # refused in data_received (413) while the body came in
+            return
         load = self.services.load
         load.check_editable()
         config = self.services.config
