@@ -17,6 +17,7 @@ from ..domain import site_store, text_checks
 from ..load_management import ChargerTemplate, grid_meters, parse_site
 from .base import JSON_TYPES, ApiHandler, parse_json_object
 from .pages import PageHandler
+from .request_checks import declared_length
 
 WHAT_IF_KEYS = ("circuit", "extra_sessions", "template")
 TEMPLATE_KEYS = tuple(f.name for f in dataclasses.fields(ChargerTemplate))
@@ -40,8 +41,7 @@ class SiteHandler(ApiHandler):
         if self.request.method != "PUT":
             return
         limit = self.services.config.max_site_model_bytes
-        declared = self.request.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
+        if declared_length(self.request) > limit:
             raise self._too_large(limit)
         self._chunks = []
 
