@@ -212,6 +212,11 @@ async def test_a_decrease_reaches_the_charger_before_the_increase_it_makes_room_
         await b.boot()
         await a.start_transaction()
         await a.wait_for(lambda: a.limits() == [32.0])
+        # B's maximum holds it at 0 A, so its session's 20 A is a raise that must wait for
+        # A's car to follow its decrease. (Before B has its maximum, a session there may draw
+        # up to B's hardware, and its first TxProfile is a decrease that goes at once: a
+        # race CI once lost.)
+        await b.wait_for(lambda: b.limits("ChargePointMaxProfile") == [0.0])
         started = time.monotonic()
         await b.start_transaction()
         await b.wait_for(lambda: b.limits() == [20.0])
