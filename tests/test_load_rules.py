@@ -140,6 +140,26 @@ def test_a_session_without_a_limit_of_its_own_counts_what_its_maximum_lets_throu
     assert pacer.slots[a].granted == 24.0
 
 
+def test_a_maximum_waits_while_its_sessions_rows_are_over():
+    """B's session began before B held its maximum (0 A), so its car could draw B's 32 A and
+    its first TxProfile, 20 A, went out at once as a decrease; B's car is really held at 0
+    by the maximum. Raising that to 20 A while A's car still follows its own decrease
+    (32 -> 10, settling) would let 52 A onto f1's 32: it waits until A has settled."""
+    pacer = pacing.Pacer(reaction_time=5.0, increase_interval=0.0)
+    a, b, cap = pacing.tx_key("A", 1, 1), pacing.tx_key("B", 1, 2), pacing.max_key("B")
+    pacer.slots[a] = slot("A", 1, target=32.0, accepted=32.0)
+    pacer.slots[a].target = 10.0
+    pacer.slots[a].sending(10.0)
+    pacer.slots[a].answered("Accepted", 100.0, pacer.reaction_time)
+    pacer.slots[b] = slot("B", 1, target=20.0, accepted=20.0)
+    pacer.slots[cap] = pacing.Slot("B", 0, None, target=20.0, accepted=0.0, resend=False)
+    capacity = capacity_for({a: "A", b: "B"})
+    ready, wake = pacer.release(101.0, capacity, ["A", "B"])
+    assert ready == set() and pacer.slots[cap].granted is None and wake == 105.0
+    ready, _ = pacer.release(105.1, capacity, ["A", "B"])
+    assert ready == {"B"} and pacer.slots[cap].granted == 20.0
+
+
 def test_an_unanswered_limit_counts_as_applied_until_one_is_accepted():
     s = slot("A", 1, target=20.0, accepted=6.0)
     s.sending(20.0)

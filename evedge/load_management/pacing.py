@@ -17,7 +17,8 @@ accepted, what is on its way, and its **ceiling**: the most the car may be drawi
 * A ChargePointMaxProfile increase goes with its charger's TxProfile increases (or alone
   when there are none), in the same round of the rate limit. Raising a maximum is an
   increase even while a decrease of it settles, and a session the charger has accepted
-  no limit for counts what its maximum lets through (``Pacer.draw_ceiling``).
+  no limit for counts what its maximum lets through (``Pacer.draw_ceiling``). A maximum
+  rises only while every row its sessions are on is within capacity.
 
 ``Pacer.release`` grants each slot a value: the worker that sends a slot sends
 ``min(target, granted)``, so a target that grew after the grant (a newer allocation)
@@ -217,15 +218,31 @@ class Pacer:
             due = self.last_increase.get(charger, -math.inf) + self.increase_interval
             waiting_tx = any(not s.is_max and s.granted is None for _, s in pairs)
             for _, slot in pairs:
-                if slot.is_max and (charger in rounds or (not waiting_tx and now >= due)):
+                if not slot.is_max:
+                    continue
+                if not self._rows_within(charger, capacity, used):
+                    continue  # woken when the ceilings that overfill them settle
+                if charger in rounds or (not waiting_tx and now >= due):
                     slot.granted = slot.target
                     rounds.add(charger)
-                elif slot.is_max and now < due:
+                elif now < due:
                     wakes.append(due)
         for charger in rounds:
             self.last_increase[charger] = now
             ready.add(charger)
         return min(wakes) if wakes else None
+
+    def _rows_within(self, charger: str, capacity: Capacity, used: list[int]) -> bool:
+        """Whether every row the charger's steered sessions are on is within its capacity.
+        A raised maximum releases what its sessions' own slots count, and that must wait
+        while a row is over: a session that began before its charger held a maximum may
+        draw up to its hardware, so its first TxProfile goes out as a decrease, unchecked,
+        while its car is really held by a lower maximum still on its way."""
+        for key in self.slots.by_charger.get(charger, ()):
+            for row, _ in capacity.terms.get(key, ()):
+                if used[row] > capacity.rows[row]:
+                    return False
+        return True
 
     def draw_ceiling(self, slot: Slot, now: float) -> float:
         """The most a session's car may draw now. Until the charger accepted a limit of
